@@ -1,0 +1,89 @@
+/*
+ * Run-time choice of the array loops' instruction set (see sigcy_kernels.c).
+ *
+ * sigcy_dispatch_init() is called once when sigcy._ufuncs is imported, before any thread can
+ * call a loop.  It picks the best build the CPU supports; the environment variable
+ * SIGCY_DISPATCH ("baseline", "avx2", "avx512") can ask for a lower one, which the tests use
+ * to check the accuracy of every build on one machine.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "sigcy_kernels.h"
+
+typedef void (*sigcy_loop_fn)(const char *, ptrdiff_t, char *, ptrdiff_t, ptrdiff_t);
+
+#define SIGCY_FOR_EACH_LOOP(X)       \
+    X(sigcy_sigmoid_d_strided)       \
+    X(sigcy_sigmoid_f_strided)       \
+    X(sigcy_sigmoid_derivative_d_strided) \
+    X(sigcy_sigmoid_derivative_f_strided) \
+    X(sigcy_log_sigmoid_d_strided)   \
+    X(sigcy_log_sigmoid_f_strided)
+
+#define SIGCY_DECLARE(name, isa) void name##_##isa(const char *, ptrdiff_t, char *, ptrdiff_t, ptrdiff_t);
+#define SIGCY_DECLARE_BASELINE(name) SIGCY_DECLARE(name, baseline)
+SIGCY_FOR_EACH_LOOP(SIGCY_DECLARE_BASELINE)
+#ifdef SIGCY_HAVE_AVX2
+#define SIGCY_DECLARE_AVX2(name) SIGCY_DECLARE(name, avx2)
+SIGCY_FOR_EACH_LOOP(SIGCY_DECLARE_AVX2)
+#endif
+#ifdef SIGCY_HAVE_AVX512
+#define SIGCY_DECLARE_AVX512(name) SIGCY_DECLARE(name, avx512)
+SIGCY_FOR_EACH_LOOP(SIGCY_DECLARE_AVX512)
+#endif
+
+#define SIGCY_POINTER(name) static sigcy_loop_fn name##_ptr = name##_baseline;
+SIGCY_FOR_EACH_LOOP(SIGCY_POINTER)
+
+static const char *sigcy_target = "baseline";
+
+#define SIGCY_SET(name, isa) name##_ptr = name##_##isa;
+
+static int sigcy_cpu_has(const char *isa)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+               && __builtin_cpu_supports("bmi2");
+    if (strcmp(isa, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+               && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+               && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)isa;
+    return 0;
+}
+
+const char *sigcy_dispatch_init(void)
+{
+    const char *want = getenv("SIGCY_DISPATCH");
+    int allow_avx2 = 1, allow_avx512 = 1;
+    if (want != NULL && strcmp(want, "baseline") == 0) allow_avx2 = allow_avx512 = 0;
+    if (want != NULL && strcmp(want, "avx2") == 0) allow_avx512 = 0;
+    sigcy_target = "baseline";
+#define SIGCY_SET_BASELINE(name) SIGCY_SET(name, baseline)
+    SIGCY_FOR_EACH_LOOP(SIGCY_SET_BASELINE)
+#ifdef SIGCY_HAVE_AVX2
+    if (allow_avx2 && sigcy_cpu_has("avx2")) {
+#define SIGCY_SET_AVX2(name) SIGCY_SET(name, avx2)
+        SIGCY_FOR_EACH_LOOP(SIGCY_SET_AVX2)
+        sigcy_target = "avx2";
+    }
+#endif
+#ifdef SIGCY_HAVE_AVX512
+    if (allow_avx512 && sigcy_cpu_has("avx512")) {
+#define SIGCY_SET_AVX512(name) SIGCY_SET(name, avx512)
+        SIGCY_FOR_EACH_LOOP(SIGCY_SET_AVX512)
+        sigcy_target = "avx512";
+    }
+#endif
+    (void)allow_avx2; (void)allow_avx512;
+    return sigcy_target;
+}
+
+const char *sigcy_dispatch_target(void) { return sigcy_target; }
+
+#define SIGCY_FORWARD(name) \
+    void name(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n) { name##_ptr(x, iss, y, oss, n); }
+SIGCY_FOR_EACH_LOOP(SIGCY_FORWARD)

@@ -1,0 +1,88 @@
+/*
+ * Array loops over the scalar kernels of sigcy_kernels.h.
+ *
+ * This file is compiled once per instruction set, with SIGCY_ISA set to a suffix for the
+ * function names: baseline (x86-64 SSE2, or the host's default), and on x86-64 also avx2
+ * (-march=x86-64-v3: AVX2 and FMA) and avx512 (-march=x86-64-v4).  sigcy_dispatch.c picks one
+ * at run time.  The build uses -ffp-contract=off: FMA appears only where the kernels ask for
+ * it (SIGCY_MULADD), so each build computes what its source says.
+ *
+ * Contiguous blocks are computed in place in the caller's arrays; strided ones are gathered
+ * into a buffer on the stack, computed, and scattered back.
+ */
+#include "sigcy_kernels.h"
+
+#ifndef SIGCY_ISA
+#define SIGCY_ISA baseline
+#endif
+#define SIGCY_CAT2(a, b) a##_##b
+#define SIGCY_CAT(a, b) SIGCY_CAT2(a, b)
+#define SIGCY_NAME(name) SIGCY_CAT(name, SIGCY_ISA)
+
+#define SIGCY_BLOCK 256
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define SIGCY_IVDEP _Pragma("GCC ivdep")
+#elif defined(__clang__)
+#define SIGCY_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define SIGCY_IVDEP
+#endif
+
+/*
+ * One block of float64: exp(-|x|) as a pass of its own, then the kernel's finishing step.
+ * `x` and `y` may be the same array (each y[i] is written after x[i] is read, hence ivdep).
+ * The exp pass multiplies by a single power of two, which is exact unless |x| > 700; blocks
+ * holding such values take the two-factor path, which rounds subnormal results only once and
+ * equals the one-factor path bit for bit everywhere else.
+ */
+#define SIGCY_BLOCK_D(FINISH, x, y, m)                                                       \
+    do {                                                                                     \
+        double e_hi[SIGCY_BLOCK], e_lo[SIGCY_BLOCK], amax = 0.0;                             \
+        ptrdiff_t i;                                                                         \
+        for (i = 0; i < m; i++) { double a = fabs(x[i]); amax = a > amax ? a : amax; }       \
+        if (amax <= 700.0) {                                                                 \
+            for (i = 0; i < m; i++) sigcy_exp_small_dd(-fabs(x[i]), &e_hi[i], &e_lo[i]);     \
+        } else {                                                                             \
+            for (i = 0; i < m; i++) sigcy_exp_nonpos_dd(-fabs(x[i]), &e_hi[i], &e_lo[i]);    \
+        }                                                                                    \
+        SIGCY_IVDEP                                                                          \
+        for (i = 0; i < m; i++) y[i] = FINISH(x[i], e_hi[i], e_lo[i]);                       \
+    } while (0)
+
+#define SIGCY_BLOCK_F(KERNEL, x, y, m)                                                       \
+    do {                                                                                     \
+        ptrdiff_t i;                                                                         \
+        SIGCY_IVDEP                                                                          \
+        for (i = 0; i < m; i++) y[i] = KERNEL(x[i]);                                         \
+    } while (0)
+
+/* The loop over blocks: contiguous data directly, strided data through a buffer. */
+#define SIGCY_DEFINE_LOOP(NAME, T, BLOCK, K)                                                 \
+void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n)   \
+{                                                                                            \
+    T buf[SIGCY_BLOCK];                                                                      \
+    while (n > 0) {                                                                          \
+        ptrdiff_t m = n < SIGCY_BLOCK ? n : SIGCY_BLOCK, i;                                  \
+        if (iss == (ptrdiff_t)sizeof(T) && oss == (ptrdiff_t)sizeof(T)) {                    \
+            const T *xs = (const T *)x;                                                      \
+            T *ys = (T *)y;                                                                  \
+            BLOCK(K, xs, ys, m);                                                             \
+        } else {                                                                             \
+            for (i = 0; i < m; i++) memcpy(&buf[i], x + i * iss, sizeof(T));                 \
+            BLOCK(K, buf, buf, m);                                                           \
+            for (i = 0; i < m; i++) memcpy(y + i * oss, &buf[i], sizeof(T));                 \
+        }                                                                                    \
+        x += m * iss;                                                                        \
+        y += m * oss;                                                                        \
+        n -= m;                                                                              \
+    }                                                                                        \
+}
+
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f)
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d)
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f)
+
