@@ -52,13 +52,34 @@ cdef npy_intp MIN_PER_THREAD = 8192
 cdef npy_intp PARTITION_QUANTUM = 256
 
 
+cdef inline bint _partial_overlap(char **args, npy_intp n, npy_intp iss,
+                                  npy_intp oss) noexcept nogil:
+    """True if input and output share memory other than element for element.
+
+    numpy skips its defensive copy when the output trails the input (out = x[:-k], input
+    x[k:]), counting on the loop to go forward in order; such calls must stay serial.
+    """
+    cdef char *x0 = args[0]
+    cdef char *x1 = args[0] + (n - 1) * iss
+    cdef char *y0 = args[1]
+    cdef char *y1 = args[1] + (n - 1) * oss
+    if x0 == y0 and iss == oss:
+        return False
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    # the item size is at most 8 bytes: pad the extents by it
+    return not (x1 + 8 <= y0 or y1 + 8 <= x0)
+
+
 cdef inline void _run(strided_loop loop, char **args, npy_intp n, npy_intp iss,
                       npy_intp oss) noexcept nogil:
     cdef fexcept_t saved
     cdef int n_threads = 1
     cdef npy_intp part, start, stop, t
     fegetexceptflag(&saved, FE_ALL_EXCEPT)
-    if n >= PARALLEL_MIN_ELEMENTS:
+    if n >= PARALLEL_MIN_ELEMENTS and not _partial_overlap(args, n, iss, oss):
         n_threads = omp_get_max_threads()
         if n_threads > n // MIN_PER_THREAD:
             n_threads = <int>(n // MIN_PER_THREAD)

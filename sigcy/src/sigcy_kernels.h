@@ -71,6 +71,12 @@ SIGCY_INLINE double sigcy_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, siz
 #define SIGCY_MULADD(a, b, c) ((a) * (b) + (c))
 #endif
 
+/*
+ * A NaN input is returned as it is (sign and payload): the NaN that arithmetic would produce
+ * depends on operand order, which differs between vector and scalar code.
+ */
+#define SIGCY_KEEP_NAN(x, result) ((x) != (x) ? (x) : (result))
+
 /* 2^k for an integer-valued double k in [-1022, 1023], from its bits. */
 SIGCY_INLINE double sigcy_pow2i(double k)
 {
@@ -204,7 +210,7 @@ SIGCY_INLINE double sigcy_sigmoid_finish_d(double x, double e_hi, double e_lo)
     double n_hi = neg ? e_hi : 1.0;
     double n_lo = neg ? e_lo : 0.0;
     double q = sigcy_div_dd(n_hi, n_lo, d, d_lo, sigcy_recip(d), &q_lo);
-    return q + q_lo;
+    return SIGCY_KEEP_NAN(x, q + q_lo);
 }
 
 SIGCY_INLINE double sigcy_sigmoid_d(double x)
@@ -224,7 +230,7 @@ SIGCY_INLINE double sigcy_sigmoid_derivative_finish_d(double x, double e_hi, dou
     double u = sigcy_div_dd(1.0, 0.0, d, d_lo, inv, &u_lo);    /* sigmoid(|x|)  */
     double v = sigcy_div_dd(e_hi, e_lo, d, d_lo, inv, &v_lo);  /* sigmoid(-|x|) */
     sigcy_two_prod(u, v, &m, &m_lo);
-    return m + (m_lo + (u * v_lo + u_lo * v));
+    return SIGCY_KEEP_NAN(x, m + (m_lo + (u * v_lo + u_lo * v)));
 }
 
 SIGCY_INLINE double sigcy_sigmoid_derivative_d(double x)
@@ -263,7 +269,7 @@ SIGCY_INLINE double sigcy_log_sigmoid_finish_d(double x, double e_hi, double e_l
     double tail = SIGCY_MULADD(k, SIGCY_LN2_LO, m_lo * sigcy_recip(m));
     double L = k * SIGCY_LN2_HI - ((hfsq - (s * (hfsq + R) + tail)) - f);
     double xm = x < 0.0 ? x : 0.0;
-    return xm - L;
+    return SIGCY_KEEP_NAN(x, xm - L);
 }
 
 SIGCY_INLINE double sigcy_log_sigmoid_d(double x)
@@ -293,14 +299,14 @@ SIGCY_INLINE float sigcy_sigmoid_f(float x)
     double xd = (double)x;
     double e = sigcy_exp_nonpos_f(-fabs(xd));
     double n = xd < 0.0 ? e : 1.0;
-    return (float)(n * sigcy_recip(1.0 + e));
+    return SIGCY_KEEP_NAN(x, (float)(n * sigcy_recip(1.0 + e)));
 }
 
 SIGCY_INLINE float sigcy_sigmoid_derivative_f(float x)
 {
     double e = sigcy_exp_nonpos_f(-fabs((double)x));
     double inv = sigcy_recip(1.0 + e);
-    return (float)(e * (inv * inv));
+    return SIGCY_KEEP_NAN(x, (float)(e * (inv * inv)));
 }
 
 SIGCY_INLINE float sigcy_log_sigmoid_f(float x)
@@ -320,7 +326,7 @@ SIGCY_INLINE float sigcy_log_sigmoid_f(float x)
     /* d_lo matters only when e is tiny, where 1/d ~ 1 - f */
     double L = k * 0x1.62e42fefa39efp-1 + (f - (hfsq - s * (hfsq + R))) + d_lo * (1.0 - f);
     double xm = xd < 0.0 ? xd : 0.0;
-    return (float)(xm - L);
+    return SIGCY_KEEP_NAN(x, (float)(xm - L));
 }
 
 /* ---------------------------------------------------------------- array loops (sigcy_kernels.c) */
