@@ -1,0 +1,327 @@
+"""Elman recurrent networks: forward pass and backpropagation through time.
+
+The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
+GEMM, each time step one GEMM through BLAS plus a fused bias/activation loop (OpenMP over the
+samples), and the weight gradients are GEMMs over all time steps after the backward
+recursion.  This module validates the arguments, casts and copies them to one C-contiguous
+dtype, allocates every result, and chooses the thread counts.
+
+Reproducibility: the results are the same bits for any number of OpenMP threads.  BLAS is
+called with one thread (``threadpoolctl.threadpool_limits(1, user_api="blas")`` around the
+compiled loops) because OpenBLAS' GEMM results may depend on its thread count; see
+:func:`elman_forward` Notes.
+"""
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from sigcy import _rnn
+from sigcy._openmp_helpers import _openmp_effective_n_threads
+
+__all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
+
+ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
+
+# A time step's elementwise work (n_samples * n_hidden elements) runs on one thread below
+# this size: waking the OpenMP team costs more than the work.  Tests set it to 0.
+_PARALLEL_MIN_ELEMENTS = 16384
+# BLAS takes int (32-bit) sizes.
+_BLAS_INT_MAX = 2**31 - 1
+
+
+def _shape_error(name, shape, expected):
+    return ValueError(f"{name} has shape {tuple(shape)}, expected {expected}.")
+
+
+def _as_float_array(name, a, dtype):
+    a = np.asarray(a)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}.")
+    return a
+
+
+def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
+    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act)."""
+    X = np.asarray(X)
+    if X.ndim != 3:
+        raise ValueError(
+            f"X has shape {X.shape}, expected a 3-D array (n_samples, n_timesteps, n_features)."
+        )
+    if X.dtype not in (np.float32, np.float64):
+        if not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    n_samples, n_timesteps, n_features = X.shape
+    if n_timesteps == 0:
+        raise ValueError(f"X has shape {X.shape}: zero time steps; need n_timesteps >= 1.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}."
+        )
+
+    W_in = _as_float_array("W_in", W_in, dtype)
+    if W_in.ndim != 2 or W_in.shape[0] != n_features:
+        raise _shape_error("W_in", W_in.shape, f"(n_features, n_hidden) = ({n_features}, n_hidden) "
+                           f"for X of shape {X.shape}")
+    n_hidden = W_in.shape[1]
+    W_rec = _as_float_array("W_rec", W_rec, dtype)
+    if W_rec.shape != (n_hidden, n_hidden):
+        raise _shape_error("W_rec", W_rec.shape,
+                           f"a square (n_hidden, n_hidden) = {(n_hidden, n_hidden)} matching "
+                           f"W_in of shape {W_in.shape}")
+    if b is not None:
+        b = _as_float_array("b", b, dtype)
+        if b.shape != (n_hidden,):
+            raise _shape_error("b", b.shape, f"(n_hidden,) = {(n_hidden,)}")
+    if h0 is not None:
+        h0 = _as_float_array("h0", h0, dtype)
+        if h0.shape != (n_samples, n_hidden):
+            raise _shape_error("h0", h0.shape, f"(n_samples, n_hidden) = {(n_samples, n_hidden)}")
+    expected_H = (n_samples, n_timesteps, n_hidden)
+    if H is not None:
+        H = _as_float_array("H", H, dtype)
+        if H.shape != expected_H:
+            raise _shape_error("H", H.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
+    if dH is not None:
+        dH = _as_float_array("dH", dH, dtype)
+        if dH.shape != expected_H:
+            raise _shape_error("dH", dH.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
+    if lengths is None:
+        lengths = np.full(n_samples, n_timesteps, dtype=np.intp)
+    else:
+        lengths_arr = np.asarray(lengths)
+        if lengths_arr.shape != (n_samples,):
+            raise _shape_error("lengths", lengths_arr.shape,
+                               f"(n_samples,) = {(n_samples,)} for X of shape {X.shape}")
+        if lengths_arr.dtype.kind not in "iu":
+            if lengths_arr.dtype.kind == "f" and np.all(np.isfinite(lengths_arr)) and np.all(
+                lengths_arr == np.round(lengths_arr)
+            ):
+                pass
+            else:
+                raise ValueError(f"lengths must hold integers, got dtype {lengths_arr.dtype}.")
+        if n_samples and (lengths_arr.min() < 1 or lengths_arr.max() > n_timesteps):
+            raise ValueError(
+                f"lengths must lie in [1, n_timesteps] = [1, {n_timesteps}] for X of shape "
+                f"{X.shape}; got values in [{lengths_arr.min()}, {lengths_arr.max()}]."
+            )
+        lengths = np.ascontiguousarray(lengths_arr, dtype=np.intp)
+    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
+        raise ValueError(
+            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
+        )
+
+    def c(a):
+        return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+    return (dtype, c(X), c(W_in), c(W_rec), c(b), c(h0), lengths, c(H), c(dH),
+            ACTIVATIONS[activation])
+
+
+def _n_threads(n_samples, n_hidden):
+    if n_samples * n_hidden < _PARALLEL_MIN_ELEMENTS:
+        return 1
+    return _openmp_effective_n_threads()
+
+
+def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None):
+    """Forward pass of an Elman recurrent layer over whole sequences.
+
+    ``H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b)``, with ``h0`` standing for
+    ``H[:, -1]`` at ``t = 0``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_timesteps, n_features)
+        Input sequences.  Its dtype decides the computation's: float32 stays float32, any
+        other numeric dtype is computed in float64.  Any memory layout.
+    W_in : array-like of shape (n_features, n_hidden)
+        Input weights.
+    W_rec : array-like of shape (n_hidden, n_hidden)
+        Recurrent weights.
+    b : array-like of shape (n_hidden,)
+        Bias.
+    h0 : array-like of shape (n_samples, n_hidden), default=None
+        Initial state; None means zeros.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Elementwise activation ``act``.  sigmoid is sigcy's own kernel (:func:`sigcy.sigmoid`).
+    lengths : array-like of int of shape (n_samples,), default=None
+        Length of each sequence, in ``[1, n_timesteps]``; None means all ``n_timesteps``.
+        At ``t >= lengths[i]`` the state is carried unchanged, ``H[i, t] = H[i, t-1]``
+        (Keras masking), so ``H[:, -1]`` is each sequence's final state.
+
+    Returns
+    -------
+    H : ndarray of shape (n_samples, n_timesteps, n_hidden)
+        The states, in the dtype of the computation, C-contiguous.
+
+    Raises
+    ------
+    ValueError
+        For arrays of the wrong shape (the message names the array and both shapes), zero
+        time steps, ``lengths`` outside ``[1, n_timesteps]``, an unknown activation.
+    MemoryError
+        If H cannot be allocated.
+
+    See Also
+    --------
+    elman_backward : Gradients of a loss through this function.
+
+    Notes
+    -----
+    The input projection of every time step is one GEMM; each step is then one GEMM
+    ``H[:, t-1] @ W_rec`` through BLAS (``scipy.linalg.cython_blas``) and a fused
+    bias-plus-activation loop, parallel over the samples with OpenMP when a step has at least
+    ``16384`` elements.  No Python runs inside the time loop.
+
+    The result does not depend on the number of OpenMP threads (every element is computed
+    by the same code on whichever thread) nor on the BLAS thread count: the compiled loops
+    run under ``threadpool_limits(1, user_api="blas")``, since a multi-threaded OpenBLAS GEMM
+    can partition the work differently and return different last bits.  The cost is that
+    large hidden sizes do not use BLAS threads.
+
+    NaN in any input propagates to the affected outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy.rnn import elman_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2, 5, 3))
+    >>> W_in, W_rec = rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4))
+    >>> H = elman_forward(X, W_in, W_rec, np.zeros(4))
+    >>> H.shape
+    (2, 5, 4)
+    >>> bool(np.all((H > 0) & (H < 1)))
+    True
+    >>> H2 = elman_forward(X, W_in, W_rec, np.zeros(4), lengths=[5, 2])
+    >>> bool(np.array_equal(H2[1, 2:], np.broadcast_to(H2[1, 1], (3, 4))))
+    True
+    """
+    dtype, X, W_in, W_rec, b, h0, lengths, _, _, act = _validate(
+        X, W_in, W_rec, h0, lengths, activation, b=_required("b", b)
+    )
+    n_samples, n_timesteps, _ = X.shape
+    n_hidden = W_in.shape[1]
+    H = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    if H.size == 0:
+        return H
+    n_threads = _n_threads(n_samples, n_hidden)
+    with threadpool_limits(1, user_api="blas"):
+        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, n_threads)
+    return H
+
+
+def _required(name, a):
+    if a is None:
+        raise ValueError(f"{name} is required.")
+    return a
+
+
+def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", lengths=None,
+                   bptt_steps=None):
+    """Backpropagation through time for :func:`elman_forward`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_timesteps, n_features)
+        The inputs given to :func:`elman_forward`; its dtype decides the computation's.
+    H : array-like of shape (n_samples, n_timesteps, n_hidden)
+        The states returned by :func:`elman_forward`.
+    dH : array-like of shape (n_samples, n_timesteps, n_hidden)
+        Gradient of the loss with respect to every ``H[:, t]`` (zeros where the loss does
+        not look at the state, e.g. all but the last step of a many-to-one model).
+    W_in : array-like of shape (n_features, n_hidden)
+    W_rec : array-like of shape (n_hidden, n_hidden)
+    h0 : array-like of shape (n_samples, n_hidden), default=None
+        Initial state used in the forward pass; None means zeros.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+    lengths : array-like of int of shape (n_samples,), default=None
+        As in :func:`elman_forward`.  A gradient arriving at a carried copy
+        ``H[i, t]``, ``t >= lengths[i]``, flows to the last real step ``H[i, lengths[i]-1]``.
+    bptt_steps : int, default=None
+        Truncated BPTT: the time axis is cut into consecutive windows of ``bptt_steps`` steps
+        starting at ``t = 0``; gradients do not flow back across a window boundary (from
+        ``H[:, t]`` to ``H[:, t-1]`` where ``t`` is a multiple of ``bptt_steps``), while the
+        states (computed by the forward pass) did flow forward.  ``dh0`` receives the
+        gradient of the first window only.  None means full BPTT.
+
+    Returns
+    -------
+    dX : ndarray of shape (n_samples, n_timesteps, n_features)
+    dW_in : ndarray of shape (n_features, n_hidden)
+    dW_rec : ndarray of shape (n_hidden, n_hidden)
+    db : ndarray of shape (n_hidden,)
+    dh0 : ndarray of shape (n_samples, n_hidden)
+        Gradient with respect to the initial state, also when ``h0`` is None (zeros).
+
+    Raises
+    ------
+    ValueError
+        As :func:`elman_forward`, and for ``H`` or ``dH`` of the wrong shape or
+        ``bptt_steps < 1``.
+
+    See Also
+    --------
+    elman_forward
+
+    Notes
+    -----
+    The activation derivative is computed from the stored outputs ``h = H[:, t]``:
+    ``h (1 - h)`` for sigmoid, ``1 - h^2`` for tanh, ``h > 0`` for relu (as scikit-learn's
+    MLP and torch do).  For saturated sigmoid units (``|pre-activation| > ~37`` in float64)
+    this gives 0 where the exact derivative is ``~exp(-|x|)``.
+
+    Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
+    GEMM ``carry = dA[:, t] @ W_rec^T``; afterwards ``dX``, ``dW_in`` and ``dW_rec`` are one
+    GEMM each over all time steps and ``db`` a sum over fixed chunks of rows added in a fixed
+    order, so the result does not depend on the number of threads (BLAS runs with one thread,
+    see :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy.rnn import elman_forward, elman_backward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2, 5, 3))
+    >>> W_in, W_rec, b = rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4)), np.zeros(4)
+    >>> H = elman_forward(X, W_in, W_rec, b, activation="tanh")
+    >>> dH = np.zeros_like(H)
+    >>> dH[:, -1] = H[:, -1]      # loss = 0.5 * sum(H[:, -1] ** 2)
+    >>> dX, dW_in, dW_rec, db, dh0 = elman_backward(X, H, dH, W_in, W_rec, activation="tanh")
+    >>> dX.shape, dW_in.shape, dW_rec.shape, db.shape, dh0.shape
+    ((2, 5, 3), (3, 4), (4, 4), (4,), (2, 4))
+    """
+    dtype, X, W_in, W_rec, _, h0, lengths, H, dH, act = _validate(
+        X, W_in, W_rec, h0, lengths, activation, H=_required("H", H), dH=_required("dH", dH)
+    )
+    n_samples, n_timesteps, n_features = X.shape
+    n_hidden = W_in.shape[1]
+    if bptt_steps is None:
+        bptt_steps = n_timesteps
+    elif isinstance(bptt_steps, (bool, np.bool_)) or not isinstance(bptt_steps, (int, np.integer)):
+        raise ValueError(f"bptt_steps must be None or a positive int, got {bptt_steps!r}.")
+    elif bptt_steps < 1:
+        raise ValueError(f"bptt_steps must be None or a positive int, got {bptt_steps}.")
+    bptt_steps = int(min(bptt_steps, n_timesteps))
+
+    dX = np.empty_like(X)
+    dW_in = np.empty((n_features, n_hidden), dtype=dtype)
+    dW_rec = np.empty((n_hidden, n_hidden), dtype=dtype)
+    db = np.empty(n_hidden, dtype=dtype)
+    dh0 = np.empty((n_samples, n_hidden), dtype=dtype)
+    if n_samples == 0 or n_hidden == 0:
+        dX[...] = 0
+        dW_in[...] = 0
+        dW_rec[...] = 0
+        db[...] = 0
+        dh0[...] = 0
+        return dX, dW_in, dW_rec, db, dh0
+    dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
+    n_rows = n_samples * n_timesteps
+    db_parts = np.empty((-(-n_rows // _rnn.DB_CHUNK), n_hidden), dtype=dtype)
+    n_threads = _n_threads(n_samples, n_hidden)
+    with threadpool_limits(1, user_api="blas"):
+        _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
+                                 db_parts, dX, dW_in, dW_rec, db, dh0, act, n_threads)
+    return dX, dW_in, dW_rec, db, dh0
