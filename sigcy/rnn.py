@@ -105,16 +105,18 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
                 f"{X.shape}; got values in [{lengths_arr.min()}, {lengths_arr.max()}]."
             )
         lengths = np.ascontiguousarray(lengths_arr, dtype=np.intp)
-    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
-        raise ValueError(
-            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
-        )
 
     def c(a):
         return None if a is None else np.ascontiguousarray(a, dtype=dtype)
 
-    return (dtype, c(X), c(W_in), c(W_rec), c(b), c(h0), lengths, c(H), c(dH),
-            ACTIVATIONS[activation])
+    # copies first: a size that cannot be allocated is a MemoryError
+    arrays = [c(a) for a in (X, W_in, W_rec, b, h0, H, dH)]
+    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
+        raise ValueError(
+            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
+        )
+    X, W_in, W_rec, b, h0, H, dH = arrays
+    return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, ACTIVATIONS[activation])
 
 
 def _n_threads(n_samples, n_hidden):
