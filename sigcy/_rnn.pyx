@@ -3,32 +3,33 @@
 Design
 ------
 - Python (``sigcy/rnn.py``): validation, casting to one dtype, C-contiguous copies, allocation
-  of every output and scratch array, the thread count.  Nothing here allocates, raises or
-  touches a Python object inside the time loop.
-- GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), called without the GIL.  BLAS is
-  column-major; a row-major product ``C = op(A) op(B)`` is computed as the column-major
-  ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).  Time slices ``H[:, t]`` of a C-contiguous
-  ``(n_samples, n_timesteps, n_hidden)`` array are matrices with leading dimension
-  ``n_timesteps * n_hidden``, so no copy or transposed layout is needed.
-    forward : one GEMM ``X @ W_in`` for all time steps (written straight into H), then per
-              step one GEMM ``H[:, t] += H[:, t-1] @ W_rec``.
-    backward: per step one GEMM ``carry = dA[:, t] @ W_rec^T``; after the recursion the weight
-              gradients as GEMMs over all time steps (``dW_in = X^T dA``,
-              ``dW_rec = H_prev^T dA``, ``dX = dA W_in^T``).
-- Elementwise work (bias, activation, derivative, masking): scalar C kernels cimported from
-  ``sigcy/_kernels.pxd`` (the dispatched sigmoid array loop for whole rows) in loops over the
-  samples, ``prange`` over rows when the step is large enough.  Every element is computed by
-  the same code whichever thread runs it, so results do not depend on the thread count.
-- ``db`` is a reduction over all ``n_samples * n_timesteps`` rows of ``dA``: fixed chunks of
-  ``_DB_CHUNK`` rows (independent of the thread count) summed in parallel, then the chunk sums
-  added in chunk order.
-
-Activation derivatives are computed from the stored outputs ``h`` (the forward pass keeps
-only H): sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
+  of every output and scratch array, block sizes and the thread count.  Nothing here
+  allocates, raises or touches a Python object; the time loops run without the GIL.
+- GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), single-threaded (the Python layer limits
+  BLAS to one thread).  BLAS is column-major; a row-major product ``C = op(A) op(B)`` is
+  computed as the column-major ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).  Time slices
+  ``H[i0:i1, t]`` of a C-contiguous ``(n_samples, n_timesteps, n_hidden)`` array are matrices
+  with leading dimension ``n_timesteps * n_hidden``: no copy, no transposed layout.
+- Parallelism and reproducibility: the samples are cut into fixed blocks of ``row_block``
+  samples (chosen in Python from the sizes, never from the thread count).  Each block is an
+  independent recurrence, run by one thread from t = 0 to the end (forward) or back
+  (backward) with no synchronization between steps:
+    forward : one GEMM ``X @ W_in`` for all the block's time steps (written straight into H),
+              then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
+              bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
+    backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
+              GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
+  The weight gradients sum over every sample: they run after the recursion over fixed blocks
+  of ``col_block`` hidden units (output columns), each block one GEMM over all
+  ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and ``db`` a
+  sum over the rows in row order.  Every output element is therefore computed by the same
+  sequence of operations whatever the number of threads: the bits do not depend on it.
+- Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
+  vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
+  outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport tanh, tanhf
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -39,6 +40,12 @@ cdef extern from "sigcy_kernels.h" nogil:
                                  Py_ssize_t n) noexcept
     const char *sigcy_dispatch_init() noexcept
 
+cdef extern from "sigcy_rnn.h" nogil:
+    void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
+    void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
+    double sigcy_tanh_d(double x) noexcept
+    float sigcy_tanh_f(float x) noexcept
+
 # The static kernel library is linked into each extension module: pick this copy's
 # instruction set once, at import, before any thread can call a loop.
 sigcy_dispatch_init()
@@ -47,42 +54,53 @@ sigcy_dispatch_init()
 ACT_SIGMOID = 0
 ACT_TANH = 1
 ACT_RELU = 2
-DB_CHUNK = 256
-cdef int _SIGMOID = 0
-cdef int _TANH = 1
-cdef int _RELU = 2
-cdef Py_ssize_t _DB_CHUNK = 256
+cdef enum:
+    _SIGMOID = 0
+    _TANH = 1
+    _RELU = 2
 
 
-cdef inline void _gemm_rm(char transa, char transb, int m, int n, int k, floating alpha,
-                          const floating *a, int lda, const floating *b, int ldb,
-                          floating beta, floating *c, int ldc) noexcept nogil:
-    """Row-major ``C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C`` through column-major BLAS."""
+def _tanh(floating[::1] x):
+    """In-place tanh with the RNN's kernel (for the accuracy tests)."""
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        if floating is float:
+            x[i] = sigcy_tanh_f(x[i])
+        else:
+            x[i] = sigcy_tanh_d(x[i])
+
+
+cdef inline void _gemm_rm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                          floating alpha, const floating *a, Py_ssize_t lda,
+                          const floating *b, Py_ssize_t ldb, floating beta, floating *c,
+                          Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C`` through column-major BLAS.
+
+    The Python layer checks that every size and leading dimension fits in a BLAS int.
+    """
+    cdef int m_ = <int> m, n_ = <int> n, k_ = <int> k
+    # BLAS rejects leading dimensions below 1 (possible only for empty operands)
+    cdef int lda_ = <int> max(lda, 1), ldb_ = <int> max(ldb, 1), ldc_ = <int> max(ldc, 1)
     if m == 0 or n == 0:
         return
-    # BLAS rejects leading dimensions below 1 (possible only for empty operands)
-    lda = max(lda, 1)
-    ldb = max(ldb, 1)
-    ldc = max(ldc, 1)
     if floating is float:
-        sgemm(&transb, &transa, &n, &m, &k, &alpha, <float *> b, &ldb, <float *> a, &lda,
-              &beta, c, &ldc)
+        sgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <float *> b, &ldb_, <float *> a, &lda_,
+              &beta, c, &ldc_)
     else:
-        dgemm(&transb, &transa, &n, &m, &k, &alpha, <double *> b, &ldb, <double *> a, &lda,
-              &beta, c, &ldc)
+        dgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <double *> b, &ldb_, <double *> a,
+              &lda_, &beta, c, &ldc_)
 
 
 # ----------------------------------------------------------------------------- forward
 cdef inline void _forward_row(floating *row,              # INOUT pre-activation -> H[i, t]
-                              const floating *prev,       # IN H[i, t-1] (or h0[i]; NULL: zeros)
+                              const floating *prev,       # IN H[i, t-1] (only if not active)
                               const floating *b,          # IN bias
                               Py_ssize_t n_hidden, int act, bint active) noexcept nogil:
     cdef Py_ssize_t j
     if not active:
-        # carried state (t >= lengths[i]); t > 0 here since lengths >= 1
+        # carried state (t >= lengths[i] >= 1)
         memcpy(row, prev, n_hidden * sizeof(floating))
-        return
-    if act == _SIGMOID:
+    elif act == _SIGMOID:
         for j in range(n_hidden):
             row[j] = row[j] + b[j]
         if floating is float:
@@ -92,17 +110,44 @@ cdef inline void _forward_row(floating *row,              # INOUT pre-activation
             sigcy_sigmoid_d_strided(<char *> row, sizeof(double), <char *> row, sizeof(double),
                                     n_hidden)
     elif act == _TANH:
-        for j in range(n_hidden):
-            if floating is float:
-                row[j] = tanhf(row[j] + b[j])
-            else:
-                row[j] = tanh(row[j] + b[j])
+        if floating is float:
+            sigcy_rnn_bias_tanh_f(row, b, n_hidden)
+        else:
+            sigcy_rnn_bias_tanh_d(row, b, n_hidden)
     else:
         for j in range(n_hidden):
-            # NaN stays NaN (a comparison with NaN is false)
             row[j] = row[j] + b[j]
-            if row[j] < 0:
-                row[j] = 0
+            # NaN stays NaN (a comparison with NaN is false)
+            row[j] = 0 if row[j] < 0 else row[j]
+
+
+cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps, n_features)
+                         const floating *W_in,     # IN  (n_features, n_hidden)
+                         const floating *W_rec,    # IN  (n_hidden, n_hidden)
+                         const floating *b,        # IN  (n_hidden,)
+                         const floating *h0,       # IN  (n_samples, n_hidden) or NULL
+                         const Py_ssize_t *lengths,  # IN (n_samples,)
+                         floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
+                         Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
+                         Py_ssize_t n_features, Py_ssize_t n_hidden, int act) noexcept nogil:
+    """Samples i0 <= i < i1, every time step."""
+    cdef Py_ssize_t i, t, m = i1 - i0
+    cdef Py_ssize_t rs = n_timesteps * n_hidden   # H's sample stride
+    cdef floating *Hb = H + i0 * rs
+    # input projection of every time step: (m * n_timesteps) rows of X @ W_in
+    _gemm_rm(c'N', c'N', m * n_timesteps, n_hidden, n_features, <floating> 1,
+             X + i0 * n_timesteps * n_features, n_features, W_in, n_hidden, <floating> 0,
+             Hb, n_hidden)
+    for t in range(n_timesteps):
+        if t > 0:
+            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, Hb + (t - 1) * n_hidden,
+                     rs, W_rec, n_hidden, <floating> 1, Hb + t * n_hidden, rs)
+        elif h0 != NULL:
+            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, h0 + i0 * n_hidden,
+                     n_hidden, W_rec, n_hidden, <floating> 1, Hb, rs)
+        for i in range(i0, i1):
+            _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
+                         n_hidden, act, t < lengths[i])
 
 
 def elman_forward_loop(
@@ -114,64 +159,47 @@ def elman_forward_loop(
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
     floating[:, :, ::1] H,            # OUT (n_samples, n_timesteps, n_hidden)
     int act,
+    Py_ssize_t row_block,
     int n_threads,
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t i, t
-    cdef Py_ssize_t row_stride = n_timesteps * n_hidden
-    cdef bint has_h0 = h0 is not None
+    cdef Py_ssize_t n_blocks = (n_samples + row_block - 1) // row_block
+    cdef Py_ssize_t blk
     cdef const floating *h0_ptr = NULL
-    cdef const floating *prev
-    cdef floating *Hp = &H[0, 0, 0]
-    cdef floating one = 1, zero = 0
-    if has_h0:
+    if h0 is not None:
         h0_ptr = &h0[0, 0]
-
+    n_threads = <int> min(n_threads, n_blocks)
     with nogil:
-        # input projection of every time step: H = X @ W_in, (n_samples * n_timesteps) rows
-        _gemm_rm(c'N', c'N', <int> (n_samples * n_timesteps), <int> n_hidden,
-                 <int> n_features, one, &X[0, 0, 0], <int> n_features, &W_in[0, 0],
-                 <int> n_hidden, zero, Hp, <int> n_hidden)
-        for t in range(n_timesteps):
-            # recurrence: H[:, t] += H[:, t-1] @ W_rec
-            if t > 0:
-                _gemm_rm(c'N', c'N', <int> n_samples, <int> n_hidden, <int> n_hidden, one,
-                         Hp + (t - 1) * n_hidden, <int> row_stride, &W_rec[0, 0],
-                         <int> n_hidden, one, Hp + t * n_hidden, <int> row_stride)
-            elif has_h0:
-                _gemm_rm(c'N', c'N', <int> n_samples, <int> n_hidden, <int> n_hidden, one,
-                         h0_ptr, <int> n_hidden, &W_rec[0, 0], <int> n_hidden, one, Hp,
-                         <int> row_stride)
-            # bias + activation (or carry), one row per sample
-            if n_threads > 1:
-                for i in prange(n_samples, schedule='static', num_threads=n_threads):
-                    _forward_row(Hp + i * row_stride + t * n_hidden,
-                                 Hp + i * row_stride + (t - 1) * n_hidden,
-                                 &b[0], n_hidden, act, t < lengths[i])
-            else:
-                for i in range(n_samples):
-                    _forward_row(Hp + i * row_stride + t * n_hidden,
-                                 Hp + i * row_stride + (t - 1) * n_hidden,
-                                 &b[0], n_hidden, act, t < lengths[i])
+        if n_threads > 1:
+            for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
+                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
+                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                               min((blk + 1) * row_block, n_samples), n_timesteps,
+                               n_features, n_hidden, act)
+        else:
+            for blk in range(n_blocks):
+                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
+                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                               min((blk + 1) * row_block, n_samples), n_timesteps,
+                               n_features, n_hidden, act)
 
 
 # ----------------------------------------------------------------------------- backward
 cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
-                               floating *g,               # INOUT carry[i] -> dL/dH[i, t]
+                               floating *g,               # INOUT carry[i] (+= dH if carried)
                                const floating *dh,        # IN dH[i, t]
                                const floating *h,         # IN H[i, t]
                                Py_ssize_t n_hidden, int act, bint active) noexcept nogil:
-    """g = dH[i, t] + carry[i]; dA[i, t] = g * act'(H[i, t]) (0 where the state is carried)."""
+    """g + dH[i, t] is dL/dH[i, t]; dA[i, t] = that * act'(H[i, t]), 0 where carried."""
     cdef Py_ssize_t j
     cdef floating hj
     if not active:
         for j in range(n_hidden):
             g[j] = g[j] + dh[j]
             da[j] = 0
-        return
-    if act == _SIGMOID:
+    elif act == _SIGMOID:
         for j in range(n_hidden):
             da[j] = (g[j] + dh[j]) * (h[j] * (1 - h[j]))
     elif act == _TANH:
@@ -180,8 +208,102 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
     else:
         for j in range(n_hidden):
             hj = h[j]
-            # relu' = 1 where h > 0, else 0; a NaN state propagates NaN
+            # relu' = 1 where h > 0, else 0; a NaN state gives NaN
             da[j] = (g[j] + dh[j]) if hj > 0 else (hj if hj != hj else 0)
+
+
+cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
+                          const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
+                          const floating *W_in,    # IN  (n_features, n_hidden)
+                          const floating *W_rec,   # IN  (n_hidden, n_hidden)
+                          const Py_ssize_t *lengths,  # IN (n_samples,)
+                          Py_ssize_t bptt_steps,
+                          floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
+                          floating *carry0,        # scratch (n_samples, n_hidden)
+                          floating *carry1,        # scratch (n_samples, n_hidden)
+                          floating *dX,            # OUT (n_samples, n_timesteps, n_features)
+                          floating *dh0,           # OUT (n_samples, n_hidden)
+                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
+                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act) noexcept nogil:
+    """The recursion for samples i0 <= i < i1, then their dX."""
+    cdef Py_ssize_t i, t, m = i1 - i0
+    cdef Py_ssize_t rs = n_timesteps * n_hidden
+    cdef floating *g = carry0 + i0 * n_hidden       # gradient reaching H[:, t] from t+1
+    cdef floating *g_next = carry1 + i0 * n_hidden  # ... reaching H[:, t-1] from t
+    cdef floating *tmp
+    cdef floating *dAb = dA + i0 * rs
+    memset(g, 0, m * n_hidden * sizeof(floating))
+    for t in range(n_timesteps - 1, -1, -1):
+        for i in range(i0, i1):
+            _backward_row(dA + i * rs + t * n_hidden, g + (i - i0) * n_hidden,
+                          dH + i * rs + t * n_hidden, H + i * rs + t * n_hidden,
+                          n_hidden, act, t < lengths[i])
+        if t == 0:
+            # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
+            _gemm_rm(c'N', c'T', m, n_hidden, n_hidden, <floating> 1, dAb, rs, W_rec,
+                     n_hidden, <floating> 0, dh0 + i0 * n_hidden, n_hidden)
+        elif t % bptt_steps == 0:
+            # start of a truncation window: nothing flows back to H[:, t-1]
+            memset(g, 0, m * n_hidden * sizeof(floating))
+        else:
+            # to H[:, t-1]: dA[:, t] @ W_rec^T for active samples ...
+            _gemm_rm(c'N', c'T', m, n_hidden, n_hidden, <floating> 1, dAb + t * n_hidden, rs,
+                     W_rec, n_hidden, <floating> 0, g_next, n_hidden)
+            # ... the gradient itself for carried ones (H[i, t] = H[i, t-1])
+            for i in range(i0, i1):
+                if t >= lengths[i]:
+                    memcpy(g_next + (i - i0) * n_hidden, g + (i - i0) * n_hidden,
+                           n_hidden * sizeof(floating))
+            tmp = g
+            g = g_next
+            g_next = tmp
+    # dX = dA @ W_in^T for the block's rows
+    _gemm_rm(c'N', c'T', m * n_timesteps, n_features, n_hidden, <floating> 1, dAb, n_hidden,
+             W_in, n_hidden, <floating> 0, dX + i0 * n_timesteps * n_features, n_features)
+
+
+cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), flat
+                              const floating *H,    # IN  (n_rows, n_hidden), flat
+                              const floating *h0,   # IN  (n_samples, n_hidden) or NULL
+                              floating *dA,         # INOUT (n_rows, n_hidden), flat;
+                                                    #   dA[:, 0, j0:j1] zeroed on exit
+                              floating *stash,      # scratch (n_samples, n_hidden)
+                              floating *dW_in,      # OUT (n_features, n_hidden)
+                              floating *dW_rec,     # OUT (n_hidden, n_hidden)
+                              floating *db,         # OUT (n_hidden,)
+                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
+                              Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                              Py_ssize_t n_hidden) noexcept nogil:
+    """Columns j0 <= j < j1 of dW_in, dW_rec and db: sums over every sample and step."""
+    cdef Py_ssize_t i, r, j, n = j1 - j0
+    cdef Py_ssize_t n_rows = n_samples * n_timesteps
+    cdef Py_ssize_t rs = n_timesteps * n_hidden
+    cdef const floating *src
+    # dW_in[:, j0:j1] = X^T @ dA[:, j0:j1]
+    _gemm_rm(c'T', c'N', n_features, n, n_rows, <floating> 1, X, n_features, dA + j0,
+             n_hidden, <floating> 0, dW_in + j0, n_hidden)
+    # db[j0:j1]: the rows in order
+    for j in range(j0, j1):
+        db[j] = 0
+    for r in range(n_rows):
+        src = dA + r * n_hidden
+        for j in range(j0, j1):
+            db[j] = db[j] + src[j]
+    # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0.  One GEMM over the flat rows
+    # pairs H[i, t-1] with dA[i, t] for t >= 1, and H[i-1, T-1] with dA[i, 0]; zeroing
+    # dA[:, 0] (kept in `stash`) removes the wrong pairs, then h0^T dA[:, 0] is added.
+    for i in range(n_samples):
+        memcpy(stash + i * n_hidden + j0, dA + i * rs + j0, n * sizeof(floating))
+        memset(dA + i * rs + j0, 0, n * sizeof(floating))
+    if n_rows > 1:
+        _gemm_rm(c'T', c'N', n_hidden, n, n_rows - 1, <floating> 1, H, n_hidden,
+                 dA + n_hidden + j0, n_hidden, <floating> 0, dW_rec + j0, n_hidden)
+    else:
+        for i in range(n_hidden):
+            memset(dW_rec + i * n_hidden + j0, 0, n * sizeof(floating))
+    if h0 != NULL:
+        _gemm_rm(c'T', c'N', n_hidden, n, n_samples, <floating> 1, h0, n_hidden, stash + j0,
+                 n_hidden, <floating> 1, dW_rec + j0, n_hidden)
 
 
 def elman_backward_loop(
@@ -192,107 +314,58 @@ def elman_backward_loop(
     const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
-    Py_ssize_t bptt_steps,            # IN  window length (n_timesteps for full BPTT)
-    floating[:, :, ::1] dA,           # OUT (n_samples, n_timesteps, n_hidden) scratch:
-                                      #     dL/d(pre-activation); dA[:, 0] is zeroed on exit
-    floating[:, :, ::1] carry,        # OUT (2, n_samples, n_hidden) scratch
-    floating[:, ::1] db_parts,        # OUT (ceil(n_samples*n_timesteps / DB_CHUNK), n_hidden)
+    Py_ssize_t bptt_steps,            # IN  window length (>= n_timesteps: full BPTT)
+    floating[:, :, ::1] dA,           # OUT scratch (n_samples, n_timesteps, n_hidden):
+                                      #     dL/d(pre-activation), dA[:, 0] zeroed on exit
+    floating[:, :, ::1] carry,        # OUT scratch (2, n_samples, n_hidden)
     floating[:, :, ::1] dX,           # OUT (n_samples, n_timesteps, n_features)
     floating[:, ::1] dW_in,           # OUT (n_features, n_hidden)
     floating[:, ::1] dW_rec,          # OUT (n_hidden, n_hidden)
     floating[::1] db,                 # OUT (n_hidden,)
     floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
     int act,
+    Py_ssize_t row_block,
+    Py_ssize_t col_block,
     int n_threads,
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_rows = n_samples * n_timesteps
-    cdef Py_ssize_t n_chunks = db_parts.shape[0]
-    cdef Py_ssize_t i, t, j, c, r, r_end
-    cdef Py_ssize_t row_stride = n_timesteps * n_hidden
-    cdef const floating *Hp = &H[0, 0, 0]
-    cdef const floating *dHp = &dH[0, 0, 0]
-    cdef floating *dAp = &dA[0, 0, 0]
-    cdef floating *gp = &carry[0, 0, 0]       # gradient reaching H[:, t] from t+1
-    cdef floating *gnext = &carry[1, 0, 0]    # ... reaching H[:, t-1] from t
-    cdef floating *dbp = &db_parts[0, 0]
-    cdef floating *part
-    cdef const floating *src
-    cdef floating one = 1, zero = 0
-
+    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
+    cdef Py_ssize_t n_col_blocks = (n_hidden + col_block - 1) // col_block
+    cdef Py_ssize_t blk
+    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
+    cdef int threads_cols = <int> min(n_threads, n_col_blocks)
+    cdef const floating *h0_ptr = NULL
+    if h0 is not None:
+        h0_ptr = &h0[0, 0]
     with nogil:
-        memset(gp, 0, n_samples * n_hidden * sizeof(floating))
-        for t in range(n_timesteps - 1, -1, -1):
-            # dA[:, t] from the gradient reaching H[:, t]; carried rows keep it in `carry`
-            if n_threads > 1:
-                for i in prange(n_samples, schedule='static', num_threads=n_threads):
-                    _backward_row(dAp + i * row_stride + t * n_hidden, gp + i * n_hidden,
-                                  dHp + i * row_stride + t * n_hidden,
-                                  Hp + i * row_stride + t * n_hidden,
-                                  n_hidden, act, t < lengths[i])
-            else:
-                for i in range(n_samples):
-                    _backward_row(dAp + i * row_stride + t * n_hidden, gp + i * n_hidden,
-                                  dHp + i * row_stride + t * n_hidden,
-                                  Hp + i * row_stride + t * n_hidden,
-                                  n_hidden, act, t < lengths[i])
-            if t == 0:
-                # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
-                _gemm_rm(c'N', c'T', <int> n_samples, <int> n_hidden, <int> n_hidden, one,
-                         dAp, <int> row_stride, &W_rec[0, 0], <int> n_hidden, zero,
-                         &dh0[0, 0], <int> n_hidden)
-                break
-            if t % bptt_steps == 0:
-                # start of a truncation window: nothing flows back to H[:, t-1]
-                memset(gp, 0, n_samples * n_hidden * sizeof(floating))
-                continue
-            # carry to H[:, t-1]: dA[:, t] @ W_rec^T for active rows ...
-            _gemm_rm(c'N', c'T', <int> n_samples, <int> n_hidden, <int> n_hidden, one,
-                     dAp + t * n_hidden, <int> row_stride, &W_rec[0, 0], <int> n_hidden,
-                     zero, gnext, <int> n_hidden)
-            # ... and the gradient itself for carried rows (H[i, t] = H[i, t-1])
-            for i in range(n_samples):
-                if t >= lengths[i]:
-                    memcpy(gnext + i * n_hidden, gp + i * n_hidden, n_hidden * sizeof(floating))
-            gp, gnext = gnext, gp
-
-        # ---- weight gradients over all time steps, after the recursion
-        # dX = dA @ W_in^T
-        _gemm_rm(c'N', c'T', <int> n_rows, <int> n_features, <int> n_hidden, one, dAp,
-                 <int> n_hidden, &W_in[0, 0], <int> n_hidden, zero, &dX[0, 0, 0],
-                 <int> n_features)
-        # dW_in = X^T @ dA
-        _gemm_rm(c'T', c'N', <int> n_features, <int> n_hidden, <int> n_rows, one,
-                 &X[0, 0, 0], <int> n_features, dAp, <int> n_hidden, zero, &dW_in[0, 0],
-                 <int> n_hidden)
-        # db: fixed chunks of rows summed in parallel, then added in chunk order
-        for c in prange(n_chunks, schedule='static', num_threads=n_threads):
-            part = dbp + c * n_hidden
-            r_end = min((c + 1) * _DB_CHUNK, n_rows)
-            memcpy(part, dAp + c * _DB_CHUNK * n_hidden, n_hidden * sizeof(floating))
-            for r in range(c * _DB_CHUNK + 1, r_end):
-                src = dAp + r * n_hidden
-                for j in range(n_hidden):
-                    part[j] = part[j] + src[j]
-        memcpy(&db[0], dbp, n_hidden * sizeof(floating))
-        for c in range(1, n_chunks):
-            for j in range(n_hidden):
-                db[j] = db[j] + dbp[c * n_hidden + j]
-        # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0.  One GEMM over the flat rows
-        # pairs H[i, t-1] with dA[i, t] for t >= 1 and H[i-1, T-1] with dA[i, 0]; zeroing
-        # dA[:, 0] (kept in `carry`) removes the wrong pairs, and h0^T dA[:, 0] is added.
-        for i in range(n_samples):
-            memcpy(gp + i * n_hidden, dAp + i * row_stride, n_hidden * sizeof(floating))
-            memset(dAp + i * row_stride, 0, n_hidden * sizeof(floating))
-        if n_rows > 1:
-            _gemm_rm(c'T', c'N', <int> n_hidden, <int> n_hidden, <int> (n_rows - 1), one,
-                     Hp, <int> n_hidden, dAp + n_hidden, <int> n_hidden, zero, &dW_rec[0, 0],
-                     <int> n_hidden)
+        if threads_rows > 1:
+            for blk in prange(n_row_blocks, schedule='static', chunksize=1,
+                              num_threads=threads_rows):
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
+                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                                &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
+                                min((blk + 1) * row_block, n_samples), n_timesteps,
+                                n_features, n_hidden, act)
         else:
-            memset(&dW_rec[0, 0], 0, n_hidden * n_hidden * sizeof(floating))
-        if h0 is not None:
-            _gemm_rm(c'T', c'N', <int> n_hidden, <int> n_hidden, <int> n_samples, one,
-                     &h0[0, 0], <int> n_hidden, gp, <int> n_hidden, one, &dW_rec[0, 0],
-                     <int> n_hidden)
+            for blk in range(n_row_blocks):
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
+                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                                &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
+                                min((blk + 1) * row_block, n_samples), n_timesteps,
+                                n_features, n_hidden, act)
+        # weight gradients, after the recursion; carry[0] is free again: the stash
+        if threads_cols > 1:
+            for blk in prange(n_col_blocks, schedule='static', chunksize=1,
+                              num_threads=threads_cols):
+                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
+                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
+                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
+                                    n_samples, n_timesteps, n_features, n_hidden)
+        else:
+            for blk in range(n_col_blocks):
+                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
+                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
+                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
+                                    n_samples, n_timesteps, n_features, n_hidden)

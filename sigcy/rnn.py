@@ -6,13 +6,13 @@ samples), and the weight gradients are GEMMs over all time steps after the backw
 recursion.  This module validates the arguments, casts and copies them to one C-contiguous
 dtype, allocates every result, and chooses the thread counts.
 
-Reproducibility: the results are the same bits for any number of OpenMP threads.  BLAS is
-called with one thread (``threadpoolctl.threadpool_limits(1, user_api="blas")`` around the
-compiled loops) because OpenBLAS' GEMM results may depend on its thread count; see
-:func:`elman_forward` Notes.
+Reproducibility: the results are the same bits for any number of OpenMP or BLAS threads.
+The work is cut into blocks fixed by the array sizes alone, OpenMP threads take whole
+blocks, and BLAS runs single-threaded inside them (OpenBLAS' own GEMM results may depend on
+its thread count); see :func:`elman_forward` Notes.
 """
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from sigcy import _rnn
 from sigcy._openmp_helpers import _openmp_effective_n_threads
@@ -21,9 +21,14 @@ __all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
 
 ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
 
-# A time step's elementwise work (n_samples * n_hidden elements) runs on one thread below
-# this size: waking the OpenMP team costs more than the work.  Tests set it to 0.
-_PARALLEL_MIN_ELEMENTS = 16384
+# Work is split into fixed blocks that do not depend on the thread count (so neither do the
+# results): the recursions over blocks of _ROW_BLOCK samples (each an independent recurrence,
+# one thread from the first step to the last), the weight gradients over blocks of _COL_BLOCK
+# hidden units.  Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling
+# thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
+_ROW_BLOCK = 32
+_COL_BLOCK = 64
+_PARALLEL_MIN_ELEMENTS = 32768
 # BLAS takes int (32-bit) sizes.
 _BLAS_INT_MAX = 2**31 - 1
 
@@ -119,10 +124,26 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
     return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, ACTIVATIONS[activation])
 
 
-def _n_threads(n_samples, n_hidden):
-    if n_samples * n_hidden < _PARALLEL_MIN_ELEMENTS:
+def _n_threads(n_samples, n_timesteps, n_hidden):
+    if n_samples * n_timesteps * n_hidden < _PARALLEL_MIN_ELEMENTS:
         return 1
     return _openmp_effective_n_threads()
+
+
+_blas_controller = None
+
+
+def _single_threaded_blas():
+    """A context limiting the BLAS that scipy.linalg.cython_blas uses to one thread.
+
+    OpenBLAS' GEMM can return different bits for different thread counts; sigcy runs its
+    GEMMs single-threaded, in parallel over fixed blocks, instead.  The controller is built
+    once (a fresh ``threadpool_limits`` scans the loaded libraries, ~0.25 ms).
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller.limit(limits=1)
 
 
 def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None):
@@ -170,16 +191,16 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
 
     Notes
     -----
-    The input projection of every time step is one GEMM; each step is then one GEMM
-    ``H[:, t-1] @ W_rec`` through BLAS (``scipy.linalg.cython_blas``) and a fused
-    bias-plus-activation loop, parallel over the samples with OpenMP when a step has at least
-    ``16384`` elements.  No Python runs inside the time loop.
+    The samples are cut into fixed blocks of 32, each an independent recurrence that one
+    OpenMP thread runs from the first step to the last: the input projection of all its
+    time steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` through BLAS
+    (``scipy.linalg.cython_blas``, without the GIL) and a fused bias-plus-activation loop
+    (sigcy's sigmoid kernel, a vectorized tanh).  No Python runs inside the time loop.
 
-    The result does not depend on the number of OpenMP threads (every element is computed
-    by the same code on whichever thread) nor on the BLAS thread count: the compiled loops
-    run under ``threadpool_limits(1, user_api="blas")``, since a multi-threaded OpenBLAS GEMM
-    can partition the work differently and return different last bits.  The cost is that
-    large hidden sizes do not use BLAS threads.
+    The result does not depend on the number of OpenMP threads (the blocks depend on the
+    sizes only) nor on the BLAS thread count: BLAS runs single-threaded inside the blocks,
+    since a multi-threaded OpenBLAS GEMM partitions its work by thread count and can return
+    different last bits.  The cost: fewer than 33 samples (one block) use one core.
 
     NaN in any input propagates to the affected outputs.
 
@@ -207,9 +228,9 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     H = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
     if H.size == 0:
         return H
-    n_threads = _n_threads(n_samples, n_hidden)
-    with threadpool_limits(1, user_api="blas"):
-        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, n_threads)
+    n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
+    with _single_threaded_blas():
+        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, _ROW_BLOCK, n_threads)
     return H
 
 
@@ -275,9 +296,9 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
 
     Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
     GEMM ``carry = dA[:, t] @ W_rec^T``; afterwards ``dX``, ``dW_in`` and ``dW_rec`` are one
-    GEMM each over all time steps and ``db`` a sum over fixed chunks of rows added in a fixed
-    order, so the result does not depend on the number of threads (BLAS runs with one thread,
-    see :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
+    GEMM per block of 64 hidden units over all time steps, and ``db`` a sum over the rows in
+    their order, so the result does not depend on the number of threads (see
+    :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
 
     Examples
     --------
@@ -320,10 +341,9 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         return dX, dW_in, dW_rec, db, dh0
     dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
-    n_rows = n_samples * n_timesteps
-    db_parts = np.empty((-(-n_rows // _rnn.DB_CHUNK), n_hidden), dtype=dtype)
-    n_threads = _n_threads(n_samples, n_hidden)
-    with threadpool_limits(1, user_api="blas"):
+    n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
+    with _single_threaded_blas():
         _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
-                                 db_parts, dX, dW_in, dW_rec, db, dh0, act, n_threads)
+                                 dX, dW_in, dW_rec, db, dh0, act, _ROW_BLOCK, _COL_BLOCK,
+                                 n_threads)
     return dX, dW_in, dW_rec, db, dh0

@@ -64,8 +64,10 @@ def reference(p, activation, bptt_steps=None):
 
 @pytest.fixture
 def parallel_everywhere(monkeypatch):
-    """Run the OpenMP loops even on tiny problems."""
+    """Run the OpenMP loops even on tiny problems, over many small blocks."""
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
+    monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -98,6 +100,50 @@ def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
         assert g.dtype == np.float32, name
         scale = np.max(np.abs(g_ref))
         assert_allclose(g, g_ref, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("row_block, col_block", [(1, 1), (2, 5), (4, 16), (100, 100)])
+def test_blocking_matches_reference(monkeypatch, row_block, col_block):
+    monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
+    p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
+                with_lengths=True)
+    H, grads = run(p, "sigmoid", bptt_steps=4)
+    H_ref, grads_ref = reference(p, "sigmoid", 4)
+    assert_allclose(H, H_ref, rtol=1e-13, atol=1e-14)
+    for name, g, g_ref in zip(GRAD_NAMES, grads, grads_ref):
+        assert_allclose(g, g_ref, rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+def _ulp_error(got, exact, dtype):
+    exact = exact.astype(np.float64)
+    ulp = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
+    return np.abs(got.astype(np.float64) - exact) / ulp
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_kernel_accuracy(dtype):
+    # the vectorized tanh of the recurrence against np.tanh in higher precision
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(18)
+    x = np.concatenate([
+        rng.uniform(-20, 20, 20000), rng.uniform(-1, 1, 20000),
+        np.geomspace(1e-300 if dtype == np.float64 else 1e-38, 30, 4000),
+        [0.0, 2.0**-7, 2.0**-4, 0.5, 19.0, 400.0],
+    ]).astype(dtype)
+    x = np.concatenate([x, -x])
+    got = x.copy()
+    rnn._rnn._tanh(got)
+    sample = x[:: max(1, x.size // 3000)]
+    exact_sample = np.array([float(mpmath.tanh(mpmath.mpf(float(v)))) for v in sample])
+    exact = np.tanh(x.astype(np.longdouble)).astype(np.float64)
+    assert np.max(_ulp_error(got[:: max(1, x.size // 3000)], exact_sample, dtype)) <= 1.5
+    assert np.max(_ulp_error(got, exact, dtype)) <= 1.5
+    special = np.array([np.inf, -np.inf, np.nan, -0.0], dtype)
+    rnn._rnn._tanh(special)
+    assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
 
 
 def test_larger_problem_matches_reference():
@@ -276,7 +322,7 @@ def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, paralle
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
         one = _all_outputs(p, dtype, activation, 7)
     with threadpoolctl.threadpool_limits(2, user_api="openmp"):
-        assert rnn._n_threads(13, 40) == 2
+        assert rnn._n_threads(13, 30, 40) == 2
         two = _all_outputs(p, dtype, activation, 7)
     for a, b in zip(one, two):
         assert_array_equal(a, b)
