@@ -29,7 +29,7 @@ Design
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -150,6 +150,28 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                          n_hidden, act, t < lengths[i])
 
 
+cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
+                        const floating *b,        # IN  (n_hidden,)
+                        const floating *h0,       # IN  (n_samples, n_hidden) or NULL
+                        const Py_ssize_t *lengths,  # IN (n_samples,)
+                        floating *H,              # INOUT (n_samples, n_timesteps, n_hidden),
+                                                  #   input projection in, states out
+                        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
+                        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act) noexcept nogil:
+    """Step t for hidden units j0 <= j < j1 of every sample."""
+    cdef Py_ssize_t i, n = j1 - j0
+    cdef Py_ssize_t rs = n_timesteps * n_hidden
+    cdef floating *C = H + t * n_hidden + j0
+    if t > 0:
+        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, H + (t - 1) * n_hidden, rs,
+                 W_rec + j0, n_hidden, <floating> 1, C, rs)
+    elif h0 != NULL:
+        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, h0, n_hidden, W_rec + j0,
+                 n_hidden, <floating> 1, C, rs)
+    for i in range(n_samples):
+        _forward_row(C + i * rs, C + i * rs - n_hidden, b + j0, n, act, t < lengths[i])
+
+
 def elman_forward_loop(
     const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
@@ -159,17 +181,43 @@ def elman_forward_loop(
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
     floating[:, :, ::1] H,            # OUT (n_samples, n_timesteps, n_hidden)
     int act,
-    Py_ssize_t row_block,
+    Py_ssize_t row_block,             # > 0: split the samples; 0: split the hidden units
+    Py_ssize_t col_block,             # hidden units per block when row_block == 0
     int n_threads,
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_blocks = (n_samples + row_block - 1) // row_block
-    cdef Py_ssize_t blk
+    cdef Py_ssize_t n_blocks, blk, t, j0
     cdef const floating *h0_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
+    if row_block == 0:
+        # hidden-unit blocks: the GEMMs keep all samples (M = n_samples), two barriers a step
+        n_blocks = (n_hidden + col_block - 1) // col_block
+        n_threads = <int> min(n_threads, n_blocks)
+        with nogil:
+            # input projection of every time step
+            _gemm_rm(c'N', c'N', n_samples * n_timesteps, n_hidden, n_features, <floating> 1,
+                     &X[0, 0, 0], n_features, &W_in[0, 0], n_hidden, <floating> 0,
+                     &H[0, 0, 0], n_hidden)
+            if n_threads > 1:
+                with parallel(num_threads=n_threads):
+                    for t in range(n_timesteps):
+                        for blk in prange(n_blocks, schedule='static'):
+                            j0 = blk * col_block
+                            _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0],
+                                          &H[0, 0, 0], t, j0, min(j0 + col_block, n_hidden),
+                                          n_samples, n_timesteps, n_hidden, act)
+            else:
+                for t in range(n_timesteps):
+                    for blk in range(n_blocks):
+                        j0 = blk * col_block
+                        _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0], &H[0, 0, 0],
+                                      t, j0, min(j0 + col_block, n_hidden), n_samples,
+                                      n_timesteps, n_hidden, act)
+        return
+    n_blocks = (n_samples + row_block - 1) // row_block
     n_threads = <int> min(n_threads, n_blocks)
     with nogil:
         if n_threads > 1:
@@ -262,6 +310,45 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
              W_in, n_hidden, <floating> 0, dX + i0 * n_timesteps * n_features, n_features)
 
 
+cdef void _backward_cols_elementwise(
+        const floating *H,        # IN  (n_samples, n_timesteps, n_hidden)
+        const floating *dH,       # IN  (n_samples, n_timesteps, n_hidden)
+        const Py_ssize_t *lengths,  # IN (n_samples,)
+        floating *dA,             # OUT (n_samples, n_timesteps, n_hidden)
+        floating *g,              # INOUT (n_samples, n_hidden): gradient from t+1
+        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
+        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act) noexcept nogil:
+    cdef Py_ssize_t i, rs = n_timesteps * n_hidden, off = t * n_hidden + j0
+    for i in range(n_samples):
+        _backward_row(dA + i * rs + off, g + i * n_hidden + j0, dH + i * rs + off,
+                      H + i * rs + off, j1 - j0, act, t < lengths[i])
+
+
+cdef void _backward_cols_carry(
+        const floating *W_rec,    # IN  (n_hidden, n_hidden)
+        const Py_ssize_t *lengths,  # IN (n_samples,)
+        Py_ssize_t bptt_steps,
+        const floating *dA,       # IN  (n_samples, n_timesteps, n_hidden)
+        const floating *g,        # IN  (n_samples, n_hidden): gradient reaching H[:, t]
+        floating *g_next,         # OUT (n_samples, n_hidden): ... reaching H[:, t-1]
+        floating *dh0,            # OUT (n_samples, n_hidden), written at t == 0
+        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
+        Py_ssize_t n_timesteps, Py_ssize_t n_hidden) noexcept nogil:
+    cdef Py_ssize_t i, n = j1 - j0, rs = n_timesteps * n_hidden
+    if t == 0:
+        _gemm_rm(c'N', c'T', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec + j0 * n_hidden,
+                 n_hidden, <floating> 0, dh0 + j0, n_hidden)
+    elif t % bptt_steps == 0:
+        for i in range(n_samples):
+            memset(g_next + i * n_hidden + j0, 0, n * sizeof(floating))
+    else:
+        _gemm_rm(c'N', c'T', n_samples, n, n_hidden, <floating> 1, dA + t * n_hidden, rs,
+                 W_rec + j0 * n_hidden, n_hidden, <floating> 0, g_next + j0, n_hidden)
+        for i in range(n_samples):
+            if t >= lengths[i]:
+                memcpy(g_next + i * n_hidden + j0, g + i * n_hidden + j0, n * sizeof(floating))
+
+
 cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), flat
                               const floating *H,    # IN  (n_rows, n_hidden), flat
                               const floating *h0,   # IN  (n_samples, n_hidden) or NULL
@@ -324,23 +411,86 @@ def elman_backward_loop(
     floating[::1] db,                 # OUT (n_hidden,)
     floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
     int act,
-    Py_ssize_t row_block,
-    Py_ssize_t col_block,
+    Py_ssize_t row_block,             # > 0: recursion split by samples; 0: by hidden units
+    Py_ssize_t rec_col_block,         # hidden units per recursion block when row_block == 0
+    Py_ssize_t col_block,             # hidden units per block of the weight gradients
     int n_threads,
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
+    cdef Py_ssize_t n_row_blocks, n_rec_blocks, t, j0, i0
     cdef Py_ssize_t n_col_blocks = (n_hidden + col_block - 1) // col_block
     cdef Py_ssize_t blk
-    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
+    cdef int threads_rows, threads_rec
     cdef int threads_cols = <int> min(n_threads, n_col_blocks)
     cdef const floating *h0_ptr = NULL
+    cdef floating *g
+    cdef floating *g_next
     if h0 is not None:
         h0_ptr = &h0[0, 0]
+    if row_block == 0:
+        n_row_blocks = 0
+        n_rec_blocks = (n_hidden + rec_col_block - 1) // rec_col_block
+        threads_rec = <int> min(n_threads, n_rec_blocks)
+        row_block = 32        # blocks of dX = dA @ W_in^T
+    else:
+        n_row_blocks = (n_samples + row_block - 1) // row_block
+        n_rec_blocks = 0
+        threads_rec = 1
+    threads_rows = <int> min(n_threads, (n_samples + row_block - 1) // row_block)
     with nogil:
-        if threads_rows > 1:
+        if n_rec_blocks > 0:
+            # hidden-unit blocks; carry[t % 2] reaches H[:, t] from t+1
+            memset(&carry[n_timesteps % 2, 0, 0], 0, n_samples * n_hidden * sizeof(floating))
+            memset(&carry[(n_timesteps - 1) % 2, 0, 0], 0,
+                   n_samples * n_hidden * sizeof(floating))
+            if threads_rec > 1:
+                with parallel(num_threads=threads_rec):
+                    for t in range(n_timesteps - 1, -1, -1):
+                        for blk in prange(n_rec_blocks, schedule='static'):
+                            j0 = blk * rec_col_block
+                            _backward_cols_elementwise(
+                                &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
+                                &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
+                                n_samples, n_timesteps, n_hidden, act)
+                        for blk in prange(n_rec_blocks, schedule='static'):
+                            j0 = blk * rec_col_block
+                            _backward_cols_carry(
+                                &W_rec[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
+                                &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
+                                t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
+                                n_timesteps, n_hidden)
+            else:
+                for t in range(n_timesteps - 1, -1, -1):
+                    for blk in range(n_rec_blocks):
+                        j0 = blk * rec_col_block
+                        _backward_cols_elementwise(
+                            &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
+                            &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
+                            n_samples, n_timesteps, n_hidden, act)
+                    for blk in range(n_rec_blocks):
+                        j0 = blk * rec_col_block
+                        _backward_cols_carry(
+                            &W_rec[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
+                            &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
+                            t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
+                            n_timesteps, n_hidden)
+            # dX = dA @ W_in^T over blocks of samples
+            if threads_rows > 1:
+                for blk in prange((n_samples + row_block - 1) // row_block, schedule='static',
+                                  num_threads=threads_rows):
+                    i0 = blk * row_block
+                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
+                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
+                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
+            else:
+                for blk in range((n_samples + row_block - 1) // row_block):
+                    i0 = blk * row_block
+                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
+                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
+                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
+        elif threads_rows > 1:
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],

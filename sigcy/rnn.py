@@ -27,8 +27,22 @@ ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.
 # hidden units.  Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling
 # thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
 _ROW_BLOCK = 32
-_COL_BLOCK = 64
 _PARALLEL_MIN_ELEMENTS = 32768
+# From this many hidden units on, each time step is split by blocks of _REC_COL_BLOCK hidden
+# units instead (all samples in one GEMM, which packs W_rec once a step; two barriers a step).
+_COLUMN_SPLIT_MIN_HIDDEN = 256
+_REC_COL_BLOCK = 128
+# Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
+_COL_BLOCK = None
+
+
+def _blocks(n_hidden):
+    """(row_block, rec_col_block, col_block) for the compiled loops; sizes only."""
+    row_block = 0 if n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN else _ROW_BLOCK
+    col_block = _COL_BLOCK
+    if col_block is None:
+        col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
+    return row_block, _REC_COL_BLOCK, col_block
 # BLAS takes int (32-bit) sizes.
 _BLAS_INT_MAX = 2**31 - 1
 
@@ -230,7 +244,9 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
         return H
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     with _single_threaded_blas():
-        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, _ROW_BLOCK, n_threads)
+        row_block, rec_col_block, _ = _blocks(n_hidden)
+        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block,
+                                rec_col_block, n_threads)
     return H
 
 
@@ -344,6 +360,6 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     with _single_threaded_blas():
         _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
-                                 dX, dW_in, dW_rec, db, dh0, act, _ROW_BLOCK, _COL_BLOCK,
+                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_hidden),
                                  n_threads)
     return dX, dW_in, dW_rec, db, dh0

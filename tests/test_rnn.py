@@ -68,6 +68,15 @@ def parallel_everywhere(monkeypatch):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
     monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
+    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", 6)
+
+
+@pytest.fixture(params=["row-split", "column-split"])
+def split(request, monkeypatch):
+    """Both ways of cutting the recursion into blocks."""
+    if request.param == "column-split":
+        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MIN_HIDDEN", 1)
+    return request.param
 
 
 # ----------------------------------------------------------------------------- reference
@@ -75,7 +84,7 @@ def parallel_everywhere(monkeypatch):
 @pytest.mark.parametrize("with_h0", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 1, 3])
-def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps):
+def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps, split):
     p = problem(with_h0=with_h0, with_lengths=with_lengths, seed=1)
     H, grads = run(p, activation, bptt_steps=bptt_steps)
     H_ref, grads_ref = reference(p, activation, bptt_steps)
@@ -89,7 +98,7 @@ def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 4])
-def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
+def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
     p = problem(n_samples=6, n_timesteps=12, n_features=4, n_hidden=9, seed=2,
                 with_lengths=with_lengths)
     H32, grads32 = run(p, activation, np.float32, bptt_steps)
@@ -103,10 +112,11 @@ def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
 
 
 @pytest.mark.parametrize("row_block, col_block", [(1, 1), (2, 5), (4, 16), (100, 100)])
-def test_blocking_matches_reference(monkeypatch, row_block, col_block):
+def test_blocking_matches_reference(monkeypatch, row_block, col_block, split):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
     monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
+    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", col_block)
     p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
                 with_lengths=True)
     H, grads = run(p, "sigmoid", bptt_steps=4)
@@ -313,7 +323,8 @@ def _all_outputs(p, dtype, activation, bptt_steps):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere):
+def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere,
+                                                     split):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not sigcy._openmp_helpers._openmp_parallelism_enabled():
         pytest.skip("serial build")
