@@ -11,10 +11,11 @@ Compared, at 1 thread unless stated:
 - torch fused tanh: torch.nn.RNN (its fused kernel; it has no sigmoid),
 - torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
 
-Timings are medians of repeated steps.  Peak memory: tracemalloc's peak of the numpy
-allocations made by sigcy's forward + backward (dH included, the inputs excluded), divided by
-the bytes of X plus H.  Benchmark on an idle machine: other processes on the 2 cores make the
-numbers noisy, especially with 2 threads.
+Timings: median and minimum of repeated steps (the minimum estimates an idle machine).
+GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
+memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
+machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a thread waits at
+a barrier for a partner that was preempted).
 """
 import argparse
 import statistics
@@ -60,8 +61,9 @@ def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
     return loss, grads, dW_out, db_out
 
 
-def median_time(fn, min_seconds, min_repeats=5):
-    fn()   # warm up
+def step_times(fn, min_seconds, min_repeats=5):
+    """(median, min) seconds of fn() over repeated calls after one warm-up call."""
+    fn()
     times = []
     start = time.perf_counter()
     while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
@@ -70,20 +72,36 @@ def median_time(fn, min_seconds, min_repeats=5):
         times.append(time.perf_counter() - t0)
         if len(times) >= 2000:
             break
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
-def sigcy_peak_memory_ratio(data, activation):
-    X = data[0]
+def peak_memory_ratios(data, activation):
+    """Peak bytes over (X + H): sigcy's calls alone, and the whole training step.
+
+    sigcy's calls: H (held from the forward pass) plus the peak of what elman_backward
+    allocates (dA, dX, scratch), with dH allocated beforehand by the caller.  Whole step:
+    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.
+    """
+    X, y, W_in, W_rec, b, W_out, b_out = data
+    x_plus_h = X.nbytes + B * T * W_in.shape[1] * X.itemsize
     tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    H = elman_forward(X, W_in, W_rec, b, activation=activation)
+    fwd_peak = tracemalloc.get_traced_memory()[1] - base
+    dH = np.zeros_like(H)
+    dH[:, -1] = 1.0
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    elman_backward(X, H, dH, W_in, W_rec, activation=activation)
+    bwd_peak = tracemalloc.get_traced_memory()[1] - before
+    del H, dH
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     sigcy_step(*data, activation)
-    peak = tracemalloc.get_traced_memory()[1] - base
+    step_peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    n_hidden = data[2].shape[1]
-    x_plus_h = X.nbytes + B * T * n_hidden * X.itemsize
-    return peak / x_plus_h
+    sigcy_calls = max(fwd_peak, B * T * W_in.shape[1] * X.itemsize + bwd_peak)
+    return sigcy_calls / x_plus_h, step_peak / x_plus_h
 
 
 def torch_steps(data, dtype):
@@ -128,7 +146,7 @@ def gemm_gflops(dtype, n=1024):
     gemm = blas.sgemm if dtype == np.float32 else blas.dgemm
     a = np.asfortranarray(np.random.default_rng(0).standard_normal((n, n)).astype(dtype))
     with threadpool_limits(1, user_api="blas"):
-        t = median_time(lambda: gemm(1.0, a, a), 0.5, 3)
+        t = step_times(lambda: gemm(1.0, a, a), 0.5, 3)[1]
     return 2 * n**3 / t / 1e9
 
 
@@ -146,41 +164,40 @@ def main():
     except ImportError:
         have_torch = False
 
-    print(f"B={B} T={T} F={F} C={C}; median ms per training step (forward + backward + head)")
-    header = ("| dtype | n_hidden | sigcy sigmoid 1T | sigcy sigmoid 2T | sigcy tanh 1T "
-              "| torch fused tanh 1T | torch loop sigmoid 1T | fused/sigcy-tanh "
-              "| fused/sigcy-sigmoid | GEMM bound | peak mem / (X+H) |")
-    print(header)
-    print("|" + "---|" * header.count("|")[:-1] if False else "|" + "|".join(["---"] * 11) + "|")
+    print(f"B={B} T={T} F={F} C={C}; ms per training step (forward + backward + head), "
+          "median / min of repeated steps; T = threads")
+    cols = ["dtype", "n_hidden", "sigcy sigmoid 1T", "sigcy sigmoid 2T", "sigcy tanh 1T",
+            "torch fused tanh 1T", "torch loop sigmoid 1T", "fused / sigcy tanh (median, min)",
+            "fused / sigcy sigmoid (median, min)", "GEMM bound 1T",
+            "peak mem / (X+H): sigcy calls, whole step"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    ms = lambda s: f"{1e3 * s:.3g}"  # noqa: E731
+    pair = lambda t: f"{ms(t[0])} / {ms(t[1])}"  # noqa: E731
     for dtype_name in args.dtypes:
         dtype = np.dtype(dtype_name).type
         gflops = gemm_gflops(dtype)
         for n_hidden in args.hidden:
             data = make_data(n_hidden, dtype)
             res = {}
-            for act in ("sigmoid", "tanh"):
-                for n_threads in (1, 2):
-                    if act == "tanh" and n_threads == 2:
-                        continue
-                    with threadpool_limits(n_threads, user_api="openmp"):
-                        res[act, n_threads] = median_time(
-                            lambda: sigcy_step(*data, act), args.repeat_seconds)
-            mem = sigcy_peak_memory_ratio(data, "sigmoid")
+            for act, n_threads in (("sigmoid", 1), ("sigmoid", 2), ("tanh", 1)):
+                with threadpool_limits(n_threads, user_api="openmp"):
+                    res[act, n_threads] = step_times(lambda: sigcy_step(*data, act),
+                                                     args.repeat_seconds)
+            mem_calls, mem_step = peak_memory_ratios(data, "sigmoid")
             if have_torch:
                 fused, loop = torch_steps(data, dtype)
-                with torch.no_grad():
-                    pass
-                t_fused = median_time(fused, args.repeat_seconds)
-                t_loop = median_time(loop, args.repeat_seconds)
+                t_fused = step_times(fused, args.repeat_seconds)
+                t_loop = step_times(loop, args.repeat_seconds)
             else:
-                t_fused = t_loop = float("nan")
+                t_fused = t_loop = (float("nan"), float("nan"))
             bound = 6 * T * B * n_hidden * (F + n_hidden) / (gflops * 1e9)
-            ms = lambda s: f"{1e3 * s:.3g}"  # noqa: E731
-            print(f"| {dtype_name} | {n_hidden} | {ms(res['sigmoid', 1])} | "
-                  f"{ms(res['sigmoid', 2])} | {ms(res['tanh', 1])} | {ms(t_fused)} | "
-                  f"{ms(t_loop)} | {t_fused / res['tanh', 1]:.2f}x | "
-                  f"{t_fused / res['sigmoid', 1]:.2f}x | {ms(bound)} ({gflops:.0f} GFLOP/s) | "
-                  f"{mem:.2f} |", flush=True)
+            ratio = lambda a, b: f"{a[0] / b[0]:.2f}x, {a[1] / b[1]:.2f}x"  # noqa: E731
+            print(f"| {dtype_name} | {n_hidden} | {pair(res['sigmoid', 1])} | "
+                  f"{pair(res['sigmoid', 2])} | {pair(res['tanh', 1])} | {pair(t_fused)} | "
+                  f"{pair(t_loop)} | {ratio(t_fused, res['tanh', 1])} | "
+                  f"{ratio(t_fused, res['sigmoid', 1])} | {ms(bound)} ({gflops:.0f} GFLOP/s) | "
+                  f"{mem_calls:.2f}, {mem_step:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
