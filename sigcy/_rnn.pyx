@@ -18,7 +18,7 @@ Design
               then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
               bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
     backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
-              GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
+              GEMM ``carry = dA[:, t] @ W_rec^T`` (W_rec^T copied once, C order); then ``dX = dA @ W_in^T`` for the block.
   The weight gradients sum over every sample: they run after the recursion over fixed blocks
   of ``col_block`` hidden units (output columns), each block one GEMM over all
   ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and ``db`` a
@@ -263,7 +263,7 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
 cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *W_in,    # IN  (n_features, n_hidden)
-                          const floating *W_rec,   # IN  (n_hidden, n_hidden)
+                          const floating *W_rec_T,  # IN (n_hidden, n_hidden): W_rec^T
                           const Py_ssize_t *lengths,  # IN (n_samples,)
                           Py_ssize_t bptt_steps,
                           floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
@@ -288,15 +288,15 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           n_hidden, act, t < lengths[i])
         if t == 0:
             # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
-            _gemm_rm(c'N', c'T', m, n_hidden, n_hidden, <floating> 1, dAb, rs, W_rec,
+            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb, rs, W_rec_T,
                      n_hidden, <floating> 0, dh0 + i0 * n_hidden, n_hidden)
         elif t % bptt_steps == 0:
             # start of a truncation window: nothing flows back to H[:, t-1]
             memset(g, 0, m * n_hidden * sizeof(floating))
         else:
             # to H[:, t-1]: dA[:, t] @ W_rec^T for active samples ...
-            _gemm_rm(c'N', c'T', m, n_hidden, n_hidden, <floating> 1, dAb + t * n_hidden, rs,
-                     W_rec, n_hidden, <floating> 0, g_next, n_hidden)
+            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb + t * n_hidden, rs,
+                     W_rec_T, n_hidden, <floating> 0, g_next, n_hidden)
             # ... the gradient itself for carried ones (H[i, t] = H[i, t-1])
             for i in range(i0, i1):
                 if t >= lengths[i]:
@@ -325,7 +325,7 @@ cdef void _backward_cols_elementwise(
 
 
 cdef void _backward_cols_carry(
-        const floating *W_rec,    # IN  (n_hidden, n_hidden)
+        const floating *W_rec_T,  # IN  (n_hidden, n_hidden): W_rec^T, C-contiguous
         const Py_ssize_t *lengths,  # IN (n_samples,)
         Py_ssize_t bptt_steps,
         const floating *dA,       # IN  (n_samples, n_timesteps, n_hidden)
@@ -336,14 +336,14 @@ cdef void _backward_cols_carry(
         Py_ssize_t n_timesteps, Py_ssize_t n_hidden) noexcept nogil:
     cdef Py_ssize_t i, n = j1 - j0, rs = n_timesteps * n_hidden
     if t == 0:
-        _gemm_rm(c'N', c'T', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec + j0 * n_hidden,
+        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec_T + j0,
                  n_hidden, <floating> 0, dh0 + j0, n_hidden)
     elif t % bptt_steps == 0:
         for i in range(n_samples):
             memset(g_next + i * n_hidden + j0, 0, n * sizeof(floating))
     else:
-        _gemm_rm(c'N', c'T', n_samples, n, n_hidden, <floating> 1, dA + t * n_hidden, rs,
-                 W_rec + j0 * n_hidden, n_hidden, <floating> 0, g_next + j0, n_hidden)
+        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA + t * n_hidden, rs,
+                 W_rec_T + j0, n_hidden, <floating> 0, g_next + j0, n_hidden)
         for i in range(n_samples):
             if t >= lengths[i]:
                 memcpy(g_next + i * n_hidden + j0, g + i * n_hidden + j0, n * sizeof(floating))
@@ -398,7 +398,8 @@ def elman_backward_loop(
     const floating[:, :, ::1] H,      # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, :, ::1] dH,     # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
-    const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
+    const floating[:, ::1] W_rec_T,   # IN  (n_hidden, n_hidden): W_rec transposed, C order
+                                      #     (row-major GEMMs without transposition: ~10 %)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
     Py_ssize_t bptt_steps,            # IN  window length (>= n_timesteps: full BPTT)
@@ -457,7 +458,7 @@ def elman_backward_loop(
                         for blk in prange(n_rec_blocks, schedule='static'):
                             j0 = blk * rec_col_block
                             _backward_cols_carry(
-                                &W_rec[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
+                                &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
                                 &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
                                 t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
                                 n_timesteps, n_hidden)
@@ -472,7 +473,7 @@ def elman_backward_loop(
                     for blk in range(n_rec_blocks):
                         j0 = blk * rec_col_block
                         _backward_cols_carry(
-                            &W_rec[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
+                            &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
                             &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
                             t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
                             n_timesteps, n_hidden)
@@ -493,14 +494,14 @@ def elman_backward_loop(
         elif threads_rows > 1:
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act)
         else:
             for blk in range(n_row_blocks):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,

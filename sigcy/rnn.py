@@ -31,7 +31,7 @@ _PARALLEL_MIN_ELEMENTS = 32768
 # From this many hidden units on, each time step is split by blocks of _REC_COL_BLOCK hidden
 # units instead (all samples in one GEMM, which packs W_rec once a step; two barriers a step).
 _COLUMN_SPLIT_MIN_HIDDEN = 256
-_REC_COL_BLOCK = 128
+_REC_COL_BLOCK = 256
 # Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
 _COL_BLOCK = None
 
@@ -359,7 +359,8 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     with _single_threaded_blas():
-        _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
+        _rnn.elman_backward_loop(X, H, dH, W_in, np.ascontiguousarray(W_rec.T), h0, lengths,
+                                 bptt_steps, dA, carry,
                                  dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_hidden),
                                  n_threads)
     return dX, dW_in, dW_rec, db, dh0
