@@ -45,6 +45,8 @@ cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
     double sigcy_tanh_d(double x) noexcept
     float sigcy_tanh_f(float x) noexcept
+    unsigned int sigcy_ftz_begin(int enable) noexcept
+    void sigcy_ftz_end(unsigned int old, int enable) noexcept
 
 # The static kernel library is linked into each extension module: pick this copy's
 # instruction set once, at import, before any thread can call a loop.
@@ -129,11 +131,12 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                          const Py_ssize_t *lengths,  # IN (n_samples,)
                          floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
-                         Py_ssize_t n_features, Py_ssize_t n_hidden, int act) noexcept nogil:
+                         Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """Samples i0 <= i < i1, every time step."""
     cdef Py_ssize_t i, t, m = i1 - i0
     cdef Py_ssize_t rs = n_timesteps * n_hidden   # H's sample stride
     cdef floating *Hb = H + i0 * rs
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     # input projection of every time step: (m * n_timesteps) rows of X @ W_in
     _gemm_rm(c'N', c'N', m * n_timesteps, n_hidden, n_features, <floating> 1,
              X + i0 * n_timesteps * n_features, n_features, W_in, n_hidden, <floating> 0,
@@ -148,6 +151,7 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
         for i in range(i0, i1):
             _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
                          n_hidden, act, t < lengths[i])
+    sigcy_ftz_end(csr, flush)
 
 
 cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
@@ -157,11 +161,12 @@ cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
                         floating *H,              # INOUT (n_samples, n_timesteps, n_hidden),
                                                   #   input projection in, states out
                         Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-                        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act) noexcept nogil:
+                        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """Step t for hidden units j0 <= j < j1 of every sample."""
     cdef Py_ssize_t i, n = j1 - j0
     cdef Py_ssize_t rs = n_timesteps * n_hidden
     cdef floating *C = H + t * n_hidden + j0
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     if t > 0:
         _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, H + (t - 1) * n_hidden, rs,
                  W_rec + j0, n_hidden, <floating> 1, C, rs)
@@ -170,6 +175,7 @@ cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
                  n_hidden, <floating> 1, C, rs)
     for i in range(n_samples):
         _forward_row(C + i * rs, C + i * rs - n_hidden, b + j0, n, act, t < lengths[i])
+    sigcy_ftz_end(csr, flush)
 
 
 def elman_forward_loop(
@@ -184,11 +190,13 @@ def elman_forward_loop(
     Py_ssize_t row_block,             # > 0: split the samples; 0: split the hidden units
     Py_ssize_t col_block,             # hidden units per block when row_block == 0
     int n_threads,
+    bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
     cdef Py_ssize_t n_blocks, blk, t, j0
+    cdef unsigned int csr
     cdef const floating *h0_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
@@ -197,10 +205,14 @@ def elman_forward_loop(
         n_blocks = (n_hidden + col_block - 1) // col_block
         n_threads = <int> min(n_threads, n_blocks)
         with nogil:
-            # input projection of every time step
+            # input projection of every time step.  FTZ is set only around work of the
+            # calling thread, never across the start of a parallel region: threads that
+            # OpenMP creates inherit the creator's floating-point control register.
+            csr = sigcy_ftz_begin(flush)
             _gemm_rm(c'N', c'N', n_samples * n_timesteps, n_hidden, n_features, <floating> 1,
                      &X[0, 0, 0], n_features, &W_in[0, 0], n_hidden, <floating> 0,
                      &H[0, 0, 0], n_hidden)
+            sigcy_ftz_end(csr, flush)
             if n_threads > 1:
                 with parallel(num_threads=n_threads):
                     for t in range(n_timesteps):
@@ -208,14 +220,14 @@ def elman_forward_loop(
                             j0 = blk * col_block
                             _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0],
                                           &H[0, 0, 0], t, j0, min(j0 + col_block, n_hidden),
-                                          n_samples, n_timesteps, n_hidden, act)
+                                          n_samples, n_timesteps, n_hidden, act, flush)
             else:
                 for t in range(n_timesteps):
                     for blk in range(n_blocks):
                         j0 = blk * col_block
                         _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0], &H[0, 0, 0],
                                       t, j0, min(j0 + col_block, n_hidden), n_samples,
-                                      n_timesteps, n_hidden, act)
+                                      n_timesteps, n_hidden, act, flush)
         return
     n_blocks = (n_samples + row_block - 1) // row_block
     n_threads = <int> min(n_threads, n_blocks)
@@ -225,13 +237,13 @@ def elman_forward_loop(
                 _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
                                &lengths[0], &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
-                               n_features, n_hidden, act)
+                               n_features, n_hidden, act, flush)
         else:
             for blk in range(n_blocks):
                 _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
                                &lengths[0], &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
-                               n_features, n_hidden, act)
+                               n_features, n_hidden, act, flush)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -272,7 +284,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           floating *dX,            # OUT (n_samples, n_timesteps, n_features)
                           floating *dh0,           # OUT (n_samples, n_hidden)
                           Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
-                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act) noexcept nogil:
+                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """The recursion for samples i0 <= i < i1, then their dX."""
     cdef Py_ssize_t i, t, m = i1 - i0
     cdef Py_ssize_t rs = n_timesteps * n_hidden
@@ -280,6 +292,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     cdef floating *g_next = carry1 + i0 * n_hidden  # ... reaching H[:, t-1] from t
     cdef floating *tmp
     cdef floating *dAb = dA + i0 * rs
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     memset(g, 0, m * n_hidden * sizeof(floating))
     for t in range(n_timesteps - 1, -1, -1):
         for i in range(i0, i1):
@@ -308,6 +321,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     # dX = dA @ W_in^T for the block's rows
     _gemm_rm(c'N', c'T', m * n_timesteps, n_features, n_hidden, <floating> 1, dAb, n_hidden,
              W_in, n_hidden, <floating> 0, dX + i0 * n_timesteps * n_features, n_features)
+    sigcy_ftz_end(csr, flush)
 
 
 cdef void _backward_cols_elementwise(
@@ -317,11 +331,13 @@ cdef void _backward_cols_elementwise(
         floating *dA,             # OUT (n_samples, n_timesteps, n_hidden)
         floating *g,              # INOUT (n_samples, n_hidden): gradient from t+1
         Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act) noexcept nogil:
+        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     cdef Py_ssize_t i, rs = n_timesteps * n_hidden, off = t * n_hidden + j0
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     for i in range(n_samples):
         _backward_row(dA + i * rs + off, g + i * n_hidden + j0, dH + i * rs + off,
                       H + i * rs + off, j1 - j0, act, t < lengths[i])
+    sigcy_ftz_end(csr, flush)
 
 
 cdef void _backward_cols_carry(
@@ -333,8 +349,9 @@ cdef void _backward_cols_carry(
         floating *g_next,         # OUT (n_samples, n_hidden): ... reaching H[:, t-1]
         floating *dh0,            # OUT (n_samples, n_hidden), written at t == 0
         Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden) noexcept nogil:
+        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int flush) noexcept nogil:
     cdef Py_ssize_t i, n = j1 - j0, rs = n_timesteps * n_hidden
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     if t == 0:
         _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec_T + j0,
                  n_hidden, <floating> 0, dh0 + j0, n_hidden)
@@ -347,6 +364,7 @@ cdef void _backward_cols_carry(
         for i in range(n_samples):
             if t >= lengths[i]:
                 memcpy(g_next + i * n_hidden + j0, g + i * n_hidden + j0, n * sizeof(floating))
+    sigcy_ftz_end(csr, flush)
 
 
 cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), flat
@@ -360,12 +378,13 @@ cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), 
                               floating *db,         # OUT (n_hidden,)
                               Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
                               Py_ssize_t n_timesteps, Py_ssize_t n_features,
-                              Py_ssize_t n_hidden) noexcept nogil:
+                              Py_ssize_t n_hidden, int flush) noexcept nogil:
     """Columns j0 <= j < j1 of dW_in, dW_rec and db: sums over every sample and step."""
     cdef Py_ssize_t i, r, j, n = j1 - j0
     cdef Py_ssize_t n_rows = n_samples * n_timesteps
     cdef Py_ssize_t rs = n_timesteps * n_hidden
     cdef const floating *src
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
     # dW_in[:, j0:j1] = X^T @ dA[:, j0:j1]
     _gemm_rm(c'T', c'N', n_features, n, n_rows, <floating> 1, X, n_features, dA + j0,
              n_hidden, <floating> 0, dW_in + j0, n_hidden)
@@ -391,6 +410,7 @@ cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), 
     if h0 != NULL:
         _gemm_rm(c'T', c'N', n_hidden, n, n_samples, <floating> 1, h0, n_hidden, stash + j0,
                  n_hidden, <floating> 1, dW_rec + j0, n_hidden)
+    sigcy_ftz_end(csr, flush)
 
 
 def elman_backward_loop(
@@ -416,6 +436,7 @@ def elman_backward_loop(
     Py_ssize_t rec_col_block,         # hidden units per recursion block when row_block == 0
     Py_ssize_t col_block,             # hidden units per block of the weight gradients
     int n_threads,
+    bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
@@ -425,6 +446,7 @@ def elman_backward_loop(
     cdef Py_ssize_t blk
     cdef int threads_rows, threads_rec
     cdef int threads_cols = <int> min(n_threads, n_col_blocks)
+    cdef unsigned int csr
     cdef const floating *h0_ptr = NULL
     cdef floating *g
     cdef floating *g_next
@@ -454,14 +476,14 @@ def elman_backward_loop(
                             _backward_cols_elementwise(
                                 &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
                                 &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                                n_samples, n_timesteps, n_hidden, act)
+                                n_samples, n_timesteps, n_hidden, act, flush)
                         for blk in prange(n_rec_blocks, schedule='static'):
                             j0 = blk * rec_col_block
                             _backward_cols_carry(
                                 &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
                                 &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
                                 t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                                n_timesteps, n_hidden)
+                                n_timesteps, n_hidden, flush)
             else:
                 for t in range(n_timesteps - 1, -1, -1):
                     for blk in range(n_rec_blocks):
@@ -469,28 +491,32 @@ def elman_backward_loop(
                         _backward_cols_elementwise(
                             &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
                             &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                            n_samples, n_timesteps, n_hidden, act)
+                            n_samples, n_timesteps, n_hidden, act, flush)
                     for blk in range(n_rec_blocks):
                         j0 = blk * rec_col_block
                         _backward_cols_carry(
                             &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
                             &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
                             t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                            n_timesteps, n_hidden)
+                            n_timesteps, n_hidden, flush)
             # dX = dA @ W_in^T over blocks of samples
             if threads_rows > 1:
                 for blk in prange((n_samples + row_block - 1) // row_block, schedule='static',
                                   num_threads=threads_rows):
                     i0 = blk * row_block
+                    csr = sigcy_ftz_begin(flush)
                     _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
                              n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
                              &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
+                    sigcy_ftz_end(csr, flush)
             else:
                 for blk in range((n_samples + row_block - 1) // row_block):
                     i0 = blk * row_block
+                    csr = sigcy_ftz_begin(flush)
                     _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
                              n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
                              &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
+                    sigcy_ftz_end(csr, flush)
         elif threads_rows > 1:
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
@@ -498,14 +524,14 @@ def elman_backward_loop(
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
-                                n_features, n_hidden, act)
+                                n_features, n_hidden, act, flush)
         else:
             for blk in range(n_row_blocks):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
-                                n_features, n_hidden, act)
+                                n_features, n_hidden, act, flush)
         # weight gradients, after the recursion; carry[0] is free again: the stash
         if threads_cols > 1:
             for blk in prange(n_col_blocks, schedule='static', chunksize=1,
@@ -513,10 +539,10 @@ def elman_backward_loop(
                 _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
                                     &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
                                     blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden)
+                                    n_samples, n_timesteps, n_features, n_hidden, flush)
         else:
             for blk in range(n_col_blocks):
                 _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
                                     &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
                                     blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden)
+                                    n_samples, n_timesteps, n_features, n_hidden, flush)

@@ -463,3 +463,36 @@ def test_docstring_examples():
     result = doctest.testmod(rnn, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10
     assert result.failed == 0
+
+
+# ----------------------------------------------------------------------------- subnormals
+def test_flush_subnormals_switch():
+    # sigmoid(-720) = 1.9e-313 is subnormal in float64
+    X = np.zeros((2, 3, 1))
+    W_in, W_rec, b = np.zeros((1, 2)), np.zeros((2, 2)), np.array([-720.0, 0.5])
+    exact = np.exp(-720.0)               # = 1 / (1 + e^720) in float64
+    assert 0 < exact < np.finfo(np.float64).tiny
+    H_ieee = elman_forward(X, W_in, W_rec, b, flush_subnormals=False)
+    assert_allclose(H_ieee[..., 0], exact, rtol=1e-10)
+    H_ftz = elman_forward(X, W_in, W_rec, b)
+    assert_array_equal(H_ftz[..., 0], 0.0)
+    assert_array_equal(H_ftz[..., 1], H_ieee[..., 1])
+    dH = np.ones_like(H_ieee)
+    g_ieee = elman_backward(X, H_ieee, dH, W_in, W_rec, flush_subnormals=False)
+    g_ftz = elman_backward(X, H_ieee, dH, W_in, W_rec)
+    assert g_ieee[3][0] > 0           # db[0] = sum of h (1 - h) ~ 6 * 1.9e-313
+    assert g_ftz[3][0] == 0
+
+
+def test_flush_does_not_leak_into_other_threads(parallel_everywhere, split):
+    # OpenMP threads inherit the floating-point control register of the thread that creates
+    # them: FTZ must never be set on the calling thread when a parallel region starts.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    p = problem(n_samples=12, n_timesteps=5, n_features=2, n_hidden=10, seed=19)
+    x = np.full(50_000, -744.0)        # sigmoid(-744) is subnormal
+    for n_threads in (2, 3, 4):
+        with threadpoolctl.threadpool_limits(n_threads, user_api="openmp"):
+            run(p, "sigmoid")
+            assert np.all(sigcy.sigmoid(x) > 0)
+    tiny = np.array([np.finfo(np.float64).tiny])
+    assert (tiny / 4)[0] > 0           # the calling thread still computes subnormals

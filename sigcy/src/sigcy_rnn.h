@@ -86,4 +86,29 @@ SIGCY_ROW_LOOP void sigcy_rnn_bias_tanh_f(float *restrict row, const float *rest
         row[j] = sigcy_tanh_f(row[j] + b[j]);
 }
 
+/*
+ * Flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR), on request:
+ * sigcy_ftz_begin returns the previous state, sigcy_ftz_end restores it.  Vanishing gradients
+ * (sigmoid' <= 1/4 a step) reach the subnormal range, where each operation costs a microcode
+ * assist.  Elsewhere (no SSE) both are no-ops.
+ */
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+SIGCY_INLINE unsigned int sigcy_ftz_begin(int enable)
+{
+    unsigned int old = _mm_getcsr();
+    if (enable)
+        _mm_setcsr(old | 0x8040u);       /* FTZ (bit 15) | DAZ (bit 6) */
+    return old;
+}
+SIGCY_INLINE void sigcy_ftz_end(unsigned int old, int enable)
+{
+    if (enable)
+        _mm_setcsr(old);
+}
+#else
+SIGCY_INLINE unsigned int sigcy_ftz_begin(int enable) { (void)enable; return 0; }
+SIGCY_INLINE void sigcy_ftz_end(unsigned int old, int enable) { (void)old; (void)enable; }
+#endif
+
 #endif /* SIGCY_RNN_H */
