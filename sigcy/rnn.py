@@ -28,17 +28,23 @@ ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.
 # thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
 _ROW_BLOCK = 32
 _PARALLEL_MIN_ELEMENTS = 32768
-# From this many hidden units on, each time step is split by blocks of _REC_COL_BLOCK hidden
-# units instead (all samples in one GEMM, which packs W_rec once a step; two barriers a step).
+# With a single block of samples (n_samples <= _COLUMN_SPLIT_MAX_SAMPLES) and at least
+# _COLUMN_SPLIT_MIN_HIDDEN hidden units, each time step is split by blocks of _REC_COL_BLOCK
+# hidden units instead: all samples in one GEMM, two barriers a step.  Not used otherwise:
+# with another process on the cores, a barrier a step made 2 threads ~10x slower than 1
+# (a thread waits for a preempted partner), while the barrier-free sample blocks lost ~1.3x.
 _COLUMN_SPLIT_MIN_HIDDEN = 256
+_COLUMN_SPLIT_MAX_SAMPLES = _ROW_BLOCK
 _REC_COL_BLOCK = 256
 # Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
 _COL_BLOCK = None
 
 
-def _blocks(n_hidden):
+def _blocks(n_samples, n_hidden):
     """(row_block, rec_col_block, col_block) for the compiled loops; sizes only."""
-    row_block = 0 if n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN else _ROW_BLOCK
+    column_split = (n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN
+                    and n_samples <= _COLUMN_SPLIT_MAX_SAMPLES)
+    row_block = 0 if column_split else _ROW_BLOCK
     col_block = _COL_BLOCK
     if col_block is None:
         col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
@@ -217,11 +223,14 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     time steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` through BLAS
     (``scipy.linalg.cython_blas``, without the GIL) and a fused bias-plus-activation loop
     (sigcy's sigmoid kernel, a vectorized tanh).  No Python runs inside the time loop.
+    (With at most 32 samples and 256 or more hidden units, each step is split by blocks of
+    hidden units instead.)
 
     The result does not depend on the number of OpenMP threads (the blocks depend on the
     sizes only) nor on the BLAS thread count: BLAS runs single-threaded inside the blocks,
     since a multi-threaded OpenBLAS GEMM partitions its work by thread count and can return
-    different last bits.  The cost: fewer than 33 samples (one block) use one core.
+    different last bits.  The cost: at most 32 samples with fewer than 256 hidden units (one
+    block) use one core.
 
     NaN in any input propagates to the affected outputs.
 
@@ -251,7 +260,7 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
         return H
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     with _single_threaded_blas():
-        row_block, rec_col_block, _ = _blocks(n_hidden)
+        row_block, rec_col_block, _ = _blocks(n_samples, n_hidden)
         _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block,
                                 rec_col_block, n_threads, bool(flush_subnormals))
     return H
@@ -373,6 +382,6 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     with _single_threaded_blas():
         _rnn.elman_backward_loop(X, H, dH, W_in, np.ascontiguousarray(W_rec.T), h0, lengths,
                                  bptt_steps, dA, carry,
-                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_hidden),
+                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_samples, n_hidden),
                                  n_threads, bool(flush_subnormals))
     return dX, dW_in, dW_rec, db, dh0

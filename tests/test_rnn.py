@@ -76,6 +76,7 @@ def split(request, monkeypatch):
     """Both ways of cutting the recursion into blocks."""
     if request.param == "column-split":
         monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MIN_HIDDEN", 1)
+        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MAX_SAMPLES", 10**9)
     return request.param
 
 
@@ -154,6 +155,13 @@ def test_tanh_kernel_accuracy(dtype):
     special = np.array([np.inf, -np.inf, np.nan, -0.0], dtype)
     rnn._rnn._tanh(special)
     assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
+
+
+def test_block_choice():
+    assert rnn._blocks(64, 512)[0] == 32          # sample blocks
+    assert rnn._blocks(32, 512)[0] == 0           # one sample block: hidden-unit blocks
+    assert rnn._blocks(32, 128)[0] == 32
+    assert rnn._blocks(64, 512)[2] == 256 and rnn._blocks(64, 32)[2] == 64
 
 
 def test_larger_problem_matches_reference():
