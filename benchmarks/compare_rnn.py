@@ -6,8 +6,9 @@ The step is forward + backward of an Elman layer on B=64 sequences of T=50 steps
 features, followed by a C=4 softmax head in numpy (torch: in torch) and its gradients.
 Compared, at 1 thread unless stated:
 
-- sigcy sigmoid / sigcy tanh: sigcy.rnn.elman_forward + elman_backward (OpenMP threads via
-  threadpoolctl; BLAS always runs single-threaded inside sigcy for reproducibility),
+- sigcy sigmoid / sigcy tanh: sigcy.rnn.elman_forward + elman_backward with their defaults
+  (flush_subnormals=True; OpenMP threads via threadpoolctl; BLAS always runs single-threaded
+  inside sigcy for reproducibility),
 - torch fused tanh: torch.nn.RNN (its fused kernel; it has no sigmoid),
 - torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
 

@@ -57,23 +57,20 @@ def _shape_error(name, shape, expected):
     return ValueError(f"{name} has shape {tuple(shape)}, expected {expected}.")
 
 
-def _as_float_array(name, a, dtype):
+def _as_float_array(name, a, dtype=None):
     a = np.asarray(a)
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}.")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}.")
     return a
 
 
 def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
     """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act)."""
-    X = np.asarray(X)
+    X = _as_float_array("X", X)
     if X.ndim != 3:
         raise ValueError(
             f"X has shape {X.shape}, expected a 3-D array (n_samples, n_timesteps, n_features)."
         )
-    if X.dtype not in (np.float32, np.float64):
-        if not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     n_samples, n_timesteps, n_features = X.shape
     if n_timesteps == 0:

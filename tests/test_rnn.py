@@ -400,6 +400,17 @@ def test_forward_bad_input(override, match):
         elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"], lengths=p["lengths"])
 
 
+@pytest.mark.parametrize("name", ["X", "W_in", "W_rec", "b", "h0"])
+def test_complex_or_object_rejected(name):
+    p = _args()
+    p[name] = p[name].astype(complex)
+    with pytest.raises(ValueError, match=rf"{name} must hold real numbers"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+    p[name] = p[name].real.astype(object)
+    with pytest.raises(ValueError, match=rf"{name} must hold real numbers"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+
+
 def test_unknown_activation():
     p = _args()
     with pytest.raises(ValueError, match=r"Unknown activation 'softplus'"):
