@@ -6,10 +6,13 @@ sigmoid, sigmoid_derivative, log_sigmoid
     numpy ufuncs, float32 and float64, at most 1-2 ULP from the exact value everywhere.
 build_info
     How this installation was built (OpenMP, instruction set).
+rnn
+    Elman recurrent layers: ``sigcy.rnn.elman_forward``, ``sigcy.rnn.elman_backward``.
 """
 __version__ = "0.1.0"
 
 from sigcy._build_info import build_info
 from sigcy._ufuncs import log_sigmoid, sigmoid, sigmoid_derivative
+from sigcy import rnn
 
-__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "__version__"]
+__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn", "__version__"]

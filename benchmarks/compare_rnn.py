@@ -1,0 +1,205 @@
+"""One training step of a many-to-one RNN classifier: sigcy against torch.
+
+    python benchmarks/compare_rnn.py [--repeat-seconds 1.0] [--hidden 32 128 512]
+
+The step is forward + backward of an Elman layer on B=64 sequences of T=50 steps with F=8
+features, followed by a C=4 softmax head in numpy (torch: in torch) and its gradients.
+Compared, at 1 thread unless stated:
+
+- sigcy sigmoid / sigcy tanh: sigcy.rnn.elman_forward + elman_backward with their defaults
+  (flush_subnormals=True; OpenMP threads via threadpoolctl; BLAS always runs single-threaded
+  inside sigcy for reproducibility),
+- torch fused tanh: torch.nn.RNN (its fused kernel; it has no sigmoid),
+- torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
+
+Timings: median and minimum of repeated steps (the minimum estimates an idle machine).
+GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
+memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
+machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a thread waits at
+a barrier for a partner that was preempted).
+"""
+import argparse
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from sigcy.rnn import elman_backward, elman_forward
+
+B, T, F, C = 64, 50, 8, 4
+
+
+def make_data(n_hidden, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((B, T, F)).astype(dtype)
+    y = rng.integers(0, C, B)
+    W_in = (rng.standard_normal((F, n_hidden)) / np.sqrt(F)).astype(dtype)
+    W_rec = (rng.standard_normal((n_hidden, n_hidden)) / np.sqrt(n_hidden)).astype(dtype)
+    b = np.zeros(n_hidden, dtype)
+    W_out = (rng.standard_normal((n_hidden, C)) / np.sqrt(n_hidden)).astype(dtype)
+    b_out = np.zeros(C, dtype)
+    return X, y, W_in, W_rec, b, W_out, b_out
+
+
+def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
+    H = elman_forward(X, W_in, W_rec, b, activation=activation)
+    h_last = H[:, -1]
+    logits = h_last @ W_out + b_out
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(B), y]))
+    dlogits = p
+    dlogits[np.arange(B), y] -= 1
+    dlogits /= B
+    dW_out = h_last.T @ dlogits
+    db_out = dlogits.sum(axis=0)
+    dH = np.zeros_like(H)
+    dH[:, -1] = dlogits @ W_out.T
+    grads = elman_backward(X, H, dH, W_in, W_rec, activation=activation)
+    return loss, grads, dW_out, db_out
+
+
+def step_times(fn, min_seconds, min_repeats=5):
+    """(median, min) seconds of fn() over repeated calls after one warm-up call."""
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 2000:
+            break
+    return statistics.median(times), min(times)
+
+
+def peak_memory_ratios(data, activation):
+    """Peak bytes over (X + H): sigcy's calls alone, and the whole training step.
+
+    sigcy's calls: H (held from the forward pass) plus the peak of what elman_backward
+    allocates (dA, dX, scratch), with dH allocated beforehand by the caller.  Whole step:
+    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.
+    """
+    X, y, W_in, W_rec, b, W_out, b_out = data
+    x_plus_h = X.nbytes + B * T * W_in.shape[1] * X.itemsize
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    H = elman_forward(X, W_in, W_rec, b, activation=activation)
+    fwd_peak = tracemalloc.get_traced_memory()[1] - base
+    dH = np.zeros_like(H)
+    dH[:, -1] = 1.0
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    elman_backward(X, H, dH, W_in, W_rec, activation=activation)
+    bwd_peak = tracemalloc.get_traced_memory()[1] - before
+    del H, dH
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    sigcy_step(*data, activation)
+    step_peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    sigcy_calls = max(fwd_peak, B * T * W_in.shape[1] * X.itemsize + bwd_peak)
+    return sigcy_calls / x_plus_h, step_peak / x_plus_h
+
+
+def torch_steps(data, dtype):
+    import torch
+
+    X, y, W_in, W_rec, b, W_out, b_out = data
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    n_hidden = W_in.shape[1]
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y)
+    rnn = torch.nn.RNN(F, n_hidden, nonlinearity="tanh", batch_first=True, dtype=tdtype)
+    head = torch.nn.Linear(n_hidden, C, dtype=tdtype)
+
+    def fused():
+        rnn.zero_grad(set_to_none=True)
+        head.zero_grad(set_to_none=True)
+        _, hn = rnn(Xt)
+        loss = torch.nn.functional.cross_entropy(head(hn[0]), yt)
+        loss.backward()
+
+    Wi = torch.tensor(W_in, requires_grad=True)
+    Wr = torch.tensor(W_rec, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+
+    def loop_sigmoid():
+        for p in (Wi, Wr, bt):
+            p.grad = None
+        head.zero_grad(set_to_none=True)
+        proj = Xt @ Wi
+        h = torch.zeros(B, n_hidden, dtype=tdtype)
+        for t in range(T):
+            h = torch.sigmoid(proj[:, t] + h @ Wr + bt)
+        loss = torch.nn.functional.cross_entropy(head(h), yt)
+        loss.backward()
+
+    return fused, loop_sigmoid
+
+
+def gemm_gflops(dtype, n=1024):
+    from scipy.linalg import blas
+
+    gemm = blas.sgemm if dtype == np.float32 else blas.dgemm
+    a = np.asfortranarray(np.random.default_rng(0).standard_normal((n, n)).astype(dtype))
+    with threadpool_limits(1, user_api="blas"):
+        t = step_times(lambda: gemm(1.0, a, a), 0.5, 3)[1]
+    return 2 * n**3 / t / 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat-seconds", type=float, default=1.0)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[32, 128, 512])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        have_torch = True
+    except ImportError:
+        have_torch = False
+
+    print(f"B={B} T={T} F={F} C={C}; ms per training step (forward + backward + head), "
+          "median / min of repeated steps; T = threads")
+    cols = ["dtype", "n_hidden", "sigcy sigmoid 1T", "sigcy sigmoid 2T", "sigcy tanh 1T",
+            "torch fused tanh 1T", "torch loop sigmoid 1T", "fused / sigcy tanh (median, min)",
+            "fused / sigcy sigmoid (median, min)", "GEMM bound 1T",
+            "peak mem / (X+H): sigcy calls, whole step"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    ms = lambda s: f"{1e3 * s:.3g}"  # noqa: E731
+    pair = lambda t: f"{ms(t[0])} / {ms(t[1])}"  # noqa: E731
+    for dtype_name in args.dtypes:
+        dtype = np.dtype(dtype_name).type
+        gflops = gemm_gflops(dtype)
+        for n_hidden in args.hidden:
+            data = make_data(n_hidden, dtype)
+            res = {}
+            for act, n_threads in (("sigmoid", 1), ("sigmoid", 2), ("tanh", 1)):
+                with threadpool_limits(n_threads, user_api="openmp"):
+                    res[act, n_threads] = step_times(lambda: sigcy_step(*data, act),
+                                                     args.repeat_seconds)
+            mem_calls, mem_step = peak_memory_ratios(data, "sigmoid")
+            if have_torch:
+                fused, loop = torch_steps(data, dtype)
+                t_fused = step_times(fused, args.repeat_seconds)
+                t_loop = step_times(loop, args.repeat_seconds)
+            else:
+                t_fused = t_loop = (float("nan"), float("nan"))
+            bound = 6 * T * B * n_hidden * (F + n_hidden) / (gflops * 1e9)
+            ratio = lambda a, b: f"{a[0] / b[0]:.2f}x, {a[1] / b[1]:.2f}x"  # noqa: E731
+            print(f"| {dtype_name} | {n_hidden} | {pair(res['sigmoid', 1])} | "
+                  f"{pair(res['sigmoid', 2])} | {pair(res['tanh', 1])} | {pair(t_fused)} | "
+                  f"{pair(t_loop)} | {ratio(t_fused, res['tanh', 1])} | "
+                  f"{ratio(t_fused, res['sigmoid', 1])} | {ms(bound)} ({gflops:.0f} GFLOP/s) | "
+                  f"{mem_calls:.2f}, {mem_step:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""Elman recurrent networks: forward pass and backpropagation through time.
+
+The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
+GEMM, each time step one GEMM through BLAS plus a fused bias/activation loop (OpenMP over the
+samples), and the weight gradients are GEMMs over all time steps after the backward
+recursion.  This module validates the arguments, casts and copies them to one C-contiguous
+dtype, allocates every result, and chooses the thread counts.
+
+Reproducibility: the results are the same bits for any number of OpenMP or BLAS threads.
+The work is cut into blocks fixed by the array sizes alone, OpenMP threads take whole
+blocks, and BLAS runs single-threaded inside them (OpenBLAS' own GEMM results may depend on
+its thread count); see :func:`elman_forward` Notes.
+"""
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from sigcy import _rnn
+from sigcy._openmp_helpers import _openmp_effective_n_threads
+
+__all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
+
+ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
+
+# Work is split into fixed blocks that do not depend on the thread count (so neither do the
+# results): the recursions over blocks of _ROW_BLOCK samples (each an independent recurrence,
+# one thread from the first step to the last), the weight gradients over blocks of _COL_BLOCK
+# hidden units.  Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling
+# thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
+_ROW_BLOCK = 32
+_PARALLEL_MIN_ELEMENTS = 32768
+# With a single block of samples (n_samples <= _COLUMN_SPLIT_MAX_SAMPLES) and at least
+# _COLUMN_SPLIT_MIN_HIDDEN hidden units, each time step is split by blocks of _REC_COL_BLOCK
+# hidden units instead: all samples in one GEMM, two barriers a step.  Not used otherwise:
+# with another process on the cores, a barrier a step made 2 threads ~10x slower than 1
+# (a thread waits for a preempted partner), while the barrier-free sample blocks lost ~1.3x.
+_COLUMN_SPLIT_MIN_HIDDEN = 256
+_COLUMN_SPLIT_MAX_SAMPLES = _ROW_BLOCK
+_REC_COL_BLOCK = 256
+# Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
+_COL_BLOCK = None
+
+
+def _blocks(n_samples, n_hidden):
+    """(row_block, rec_col_block, col_block) for the compiled loops; sizes only."""
+    column_split = (n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN
+                    and n_samples <= _COLUMN_SPLIT_MAX_SAMPLES)
+    row_block = 0 if column_split else _ROW_BLOCK
+    col_block = _COL_BLOCK
+    if col_block is None:
+        col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
+    return row_block, _REC_COL_BLOCK, col_block
+# BLAS takes int (32-bit) sizes.
+_BLAS_INT_MAX = 2**31 - 1
+
+
+def _shape_error(name, shape, expected):
+    return ValueError(f"{name} has shape {tuple(shape)}, expected {expected}.")
+
+
+def _as_float_array(name, a, dtype=None):
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}.")
+    return a
+
+
+def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
+    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act)."""
+    X = _as_float_array("X", X)
+    if X.ndim != 3:
+        raise ValueError(
+            f"X has shape {X.shape}, expected a 3-D array (n_samples, n_timesteps, n_features)."
+        )
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    n_samples, n_timesteps, n_features = X.shape
+    if n_timesteps == 0:
+        raise ValueError(f"X has shape {X.shape}: zero time steps; need n_timesteps >= 1.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}."
+        )
+
+    W_in = _as_float_array("W_in", W_in, dtype)
+    if W_in.ndim != 2 or W_in.shape[0] != n_features:
+        raise _shape_error("W_in", W_in.shape, f"(n_features, n_hidden) = ({n_features}, n_hidden) "
+                           f"for X of shape {X.shape}")
+    n_hidden = W_in.shape[1]
+    W_rec = _as_float_array("W_rec", W_rec, dtype)
+    if W_rec.shape != (n_hidden, n_hidden):
+        raise _shape_error("W_rec", W_rec.shape,
+                           f"a square (n_hidden, n_hidden) = {(n_hidden, n_hidden)} matching "
+                           f"W_in of shape {W_in.shape}")
+    if b is not None:
+        b = _as_float_array("b", b, dtype)
+        if b.shape != (n_hidden,):
+            raise _shape_error("b", b.shape, f"(n_hidden,) = {(n_hidden,)}")
+    if h0 is not None:
+        h0 = _as_float_array("h0", h0, dtype)
+        if h0.shape != (n_samples, n_hidden):
+            raise _shape_error("h0", h0.shape, f"(n_samples, n_hidden) = {(n_samples, n_hidden)}")
+    expected_H = (n_samples, n_timesteps, n_hidden)
+    if H is not None:
+        H = _as_float_array("H", H, dtype)
+        if H.shape != expected_H:
+            raise _shape_error("H", H.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
+    if dH is not None:
+        dH = _as_float_array("dH", dH, dtype)
+        if dH.shape != expected_H:
+            raise _shape_error("dH", dH.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
+    if lengths is None:
+        lengths = np.full(n_samples, n_timesteps, dtype=np.intp)
+    else:
+        lengths_arr = np.asarray(lengths)
+        if lengths_arr.shape != (n_samples,):
+            raise _shape_error("lengths", lengths_arr.shape,
+                               f"(n_samples,) = {(n_samples,)} for X of shape {X.shape}")
+        if lengths_arr.dtype.kind not in "iu":
+            if lengths_arr.dtype.kind == "f" and np.all(np.isfinite(lengths_arr)) and np.all(
+                lengths_arr == np.round(lengths_arr)
+            ):
+                pass
+            else:
+                raise ValueError(f"lengths must hold integers, got dtype {lengths_arr.dtype}.")
+        if n_samples and (lengths_arr.min() < 1 or lengths_arr.max() > n_timesteps):
+            raise ValueError(
+                f"lengths must lie in [1, n_timesteps] = [1, {n_timesteps}] for X of shape "
+                f"{X.shape}; got values in [{lengths_arr.min()}, {lengths_arr.max()}]."
+            )
+        lengths = np.ascontiguousarray(lengths_arr, dtype=np.intp)
+
+    def c(a):
+        return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+    # copies first: a size that cannot be allocated is a MemoryError
+    arrays = [c(a) for a in (X, W_in, W_rec, b, h0, H, dH)]
+    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
+        raise ValueError(
+            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
+        )
+    X, W_in, W_rec, b, h0, H, dH = arrays
+    return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, ACTIVATIONS[activation])
+
+
+def _n_threads(n_samples, n_timesteps, n_hidden):
+    if n_samples * n_timesteps * n_hidden < _PARALLEL_MIN_ELEMENTS:
+        return 1
+    return _openmp_effective_n_threads()
+
+
+_blas_controller = None
+
+
+def _single_threaded_blas():
+    """A context limiting the BLAS that scipy.linalg.cython_blas uses to one thread.
+
+    OpenBLAS' GEMM can return different bits for different thread counts; sigcy runs its
+    GEMMs single-threaded, in parallel over fixed blocks, instead.  The controller is built
+    once (a fresh ``threadpool_limits`` scans the loaded libraries, ~0.25 ms).
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller.limit(limits=1)
+
+
+def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None,
+                  flush_subnormals=True):
+    """Forward pass of an Elman recurrent layer over whole sequences.
+
+    ``H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b)``, with ``h0`` standing for
+    ``H[:, -1]`` at ``t = 0``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_timesteps, n_features)
+        Input sequences.  Its dtype decides the computation's: float32 stays float32, any
+        other numeric dtype is computed in float64.  Any memory layout.
+    W_in : array-like of shape (n_features, n_hidden)
+        Input weights.
+    W_rec : array-like of shape (n_hidden, n_hidden)
+        Recurrent weights.
+    b : array-like of shape (n_hidden,)
+        Bias.
+    h0 : array-like of shape (n_samples, n_hidden), default=None
+        Initial state; None means zeros.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Elementwise activation ``act``.  sigmoid is sigcy's own kernel (:func:`sigcy.sigmoid`).
+    lengths : array-like of int of shape (n_samples,), default=None
+        Length of each sequence, in ``[1, n_timesteps]``; None means all ``n_timesteps``.
+        At ``t >= lengths[i]`` the state is carried unchanged, ``H[i, t] = H[i, t-1]``
+        (Keras masking), so ``H[:, -1]`` is each sequence's final state.
+    flush_subnormals : bool, default=True
+        Compute with subnormal numbers flushed to zero (x86 FTZ/DAZ, set in sigcy's own
+        threads for the duration of the call and restored; other platforms: ignored).
+        Results that would be below the smallest normal number (about 1.2e-38 in float32,
+        2.2e-308 in float64) become 0.  False gives strict IEEE arithmetic, which can be
+        several times slower once values reach that range (vanishing gradients).
+
+    Returns
+    -------
+    H : ndarray of shape (n_samples, n_timesteps, n_hidden)
+        The states, in the dtype of the computation, C-contiguous.
+
+    Raises
+    ------
+    ValueError
+        For arrays of the wrong shape (the message names the array and both shapes), zero
+        time steps, ``lengths`` outside ``[1, n_timesteps]``, an unknown activation.
+    MemoryError
+        If H cannot be allocated.
+
+    See Also
+    --------
+    elman_backward : Gradients of a loss through this function.
+
+    Notes
+    -----
+    The samples are cut into fixed blocks of 32, each an independent recurrence that one
+    OpenMP thread runs from the first step to the last: the input projection of all its
+    time steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` through BLAS
+    (``scipy.linalg.cython_blas``, without the GIL) and a fused bias-plus-activation loop
+    (sigcy's sigmoid kernel, a vectorized tanh).  No Python runs inside the time loop.
+    (With at most 32 samples and 256 or more hidden units, each step is split by blocks of
+    hidden units instead.)
+
+    The result does not depend on the number of OpenMP threads (the blocks depend on the
+    sizes only) nor on the BLAS thread count: BLAS runs single-threaded inside the blocks,
+    since a multi-threaded OpenBLAS GEMM partitions its work by thread count and can return
+    different last bits.  The cost: at most 32 samples with fewer than 256 hidden units (one
+    block) use one core.
+
+    NaN in any input propagates to the affected outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy.rnn import elman_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2, 5, 3))
+    >>> W_in, W_rec = rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4))
+    >>> H = elman_forward(X, W_in, W_rec, np.zeros(4))
+    >>> H.shape
+    (2, 5, 4)
+    >>> bool(np.all((H > 0) & (H < 1)))
+    True
+    >>> H2 = elman_forward(X, W_in, W_rec, np.zeros(4), lengths=[5, 2])
+    >>> bool(np.array_equal(H2[1, 2:], np.broadcast_to(H2[1, 1], (3, 4))))
+    True
+    """
+    dtype, X, W_in, W_rec, b, h0, lengths, _, _, act = _validate(
+        X, W_in, W_rec, h0, lengths, activation, b=_required("b", b)
+    )
+    n_samples, n_timesteps, _ = X.shape
+    n_hidden = W_in.shape[1]
+    H = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    if H.size == 0:
+        return H
+    n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
+    with _single_threaded_blas():
+        row_block, rec_col_block, _ = _blocks(n_samples, n_hidden)
+        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block,
+                                rec_col_block, n_threads, bool(flush_subnormals))
+    return H
+
+
+def _required(name, a):
+    if a is None:
+        raise ValueError(f"{name} is required.")
+    return a
+
+
+def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", lengths=None,
+                   bptt_steps=None, flush_subnormals=True):
+    """Backpropagation through time for :func:`elman_forward`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_timesteps, n_features)
+        The inputs given to :func:`elman_forward`; its dtype decides the computation's.
+    H : array-like of shape (n_samples, n_timesteps, n_hidden)
+        The states returned by :func:`elman_forward`.
+    dH : array-like of shape (n_samples, n_timesteps, n_hidden)
+        Gradient of the loss with respect to every ``H[:, t]`` (zeros where the loss does
+        not look at the state, e.g. all but the last step of a many-to-one model).
+    W_in : array-like of shape (n_features, n_hidden)
+    W_rec : array-like of shape (n_hidden, n_hidden)
+    h0 : array-like of shape (n_samples, n_hidden), default=None
+        Initial state used in the forward pass; None means zeros.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+    lengths : array-like of int of shape (n_samples,), default=None
+        As in :func:`elman_forward`.  A gradient arriving at a carried copy
+        ``H[i, t]``, ``t >= lengths[i]``, flows to the last real step ``H[i, lengths[i]-1]``.
+    bptt_steps : int, default=None
+        Truncated BPTT: the time axis is cut into consecutive windows of ``bptt_steps`` steps
+        starting at ``t = 0``; gradients do not flow back across a window boundary (from
+        ``H[:, t]`` to ``H[:, t-1]`` where ``t`` is a multiple of ``bptt_steps``), while the
+        states (computed by the forward pass) did flow forward.  ``dh0`` receives the
+        gradient of the first window only.  None means full BPTT.
+    flush_subnormals : bool, default=True
+        As in :func:`elman_forward`.  Gradients shrink by up to 1/4 per step through a
+        sigmoid, so in float32 they reach the subnormal range after a few dozen steps; strict
+        IEEE arithmetic there (False) made a float32 training step 2-3x slower in the
+        benchmarks.
+
+    Returns
+    -------
+    dX : ndarray of shape (n_samples, n_timesteps, n_features)
+    dW_in : ndarray of shape (n_features, n_hidden)
+    dW_rec : ndarray of shape (n_hidden, n_hidden)
+    db : ndarray of shape (n_hidden,)
+    dh0 : ndarray of shape (n_samples, n_hidden)
+        Gradient with respect to the initial state, also when ``h0`` is None (zeros).
+
+    Raises
+    ------
+    ValueError
+        As :func:`elman_forward`, and for ``H`` or ``dH`` of the wrong shape or
+        ``bptt_steps < 1``.
+
+    See Also
+    --------
+    elman_forward
+
+    Notes
+    -----
+    The activation derivative is computed from the stored outputs ``h = H[:, t]``:
+    ``h (1 - h)`` for sigmoid, ``1 - h^2`` for tanh, ``h > 0`` for relu (as scikit-learn's
+    MLP and torch do).  For saturated sigmoid units (``|pre-activation| > ~37`` in float64)
+    this gives 0 where the exact derivative is ``~exp(-|x|)``.
+
+    Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
+    GEMM ``carry = dA[:, t] @ W_rec^T``; afterwards ``dX``, ``dW_in`` and ``dW_rec`` are one
+    GEMM per block of 64 hidden units over all time steps, and ``db`` a sum over the rows in
+    their order, so the result does not depend on the number of threads (see
+    :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy.rnn import elman_forward, elman_backward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((2, 5, 3))
+    >>> W_in, W_rec, b = rng.standard_normal((3, 4)), 0.5 * rng.standard_normal((4, 4)), np.zeros(4)
+    >>> H = elman_forward(X, W_in, W_rec, b, activation="tanh")
+    >>> dH = np.zeros_like(H)
+    >>> dH[:, -1] = H[:, -1]      # loss = 0.5 * sum(H[:, -1] ** 2)
+    >>> dX, dW_in, dW_rec, db, dh0 = elman_backward(X, H, dH, W_in, W_rec, activation="tanh")
+    >>> dX.shape, dW_in.shape, dW_rec.shape, db.shape, dh0.shape
+    ((2, 5, 3), (3, 4), (4, 4), (4,), (2, 4))
+    """
+    dtype, X, W_in, W_rec, _, h0, lengths, H, dH, act = _validate(
+        X, W_in, W_rec, h0, lengths, activation, H=_required("H", H), dH=_required("dH", dH)
+    )
+    n_samples, n_timesteps, n_features = X.shape
+    n_hidden = W_in.shape[1]
+    if bptt_steps is None:
+        bptt_steps = n_timesteps
+    elif isinstance(bptt_steps, (bool, np.bool_)) or not isinstance(bptt_steps, (int, np.integer)):
+        raise ValueError(f"bptt_steps must be None or a positive int, got {bptt_steps!r}.")
+    elif bptt_steps < 1:
+        raise ValueError(f"bptt_steps must be None or a positive int, got {bptt_steps}.")
+    bptt_steps = int(min(bptt_steps, n_timesteps))
+
+    dX = np.empty_like(X)
+    dW_in = np.empty((n_features, n_hidden), dtype=dtype)
+    dW_rec = np.empty((n_hidden, n_hidden), dtype=dtype)
+    db = np.empty(n_hidden, dtype=dtype)
+    dh0 = np.empty((n_samples, n_hidden), dtype=dtype)
+    if n_samples == 0 or n_hidden == 0:
+        dX[...] = 0
+        dW_in[...] = 0
+        dW_rec[...] = 0
+        db[...] = 0
+        dh0[...] = 0
+        return dX, dW_in, dW_rec, db, dh0
+    dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
+    n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
+    with _single_threaded_blas():
+        _rnn.elman_backward_loop(X, H, dH, W_in, np.ascontiguousarray(W_rec.T), h0, lengths,
+                                 bptt_steps, dA, carry,
+                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_samples, n_hidden),
+                                 n_threads, bool(flush_subnormals))
+    return dX, dW_in, dW_rec, db, dh0

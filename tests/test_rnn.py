@@ -1,0 +1,517 @@
+"""sigcy.rnn against a slow numpy reference (tests/_rnn_reference.py) and finite differences.
+
+Expected values never come from the code under test: the reference is a per-sample, per-step
+numpy implementation of the documented equations, and gradients are also checked against
+4th-order central differences of the reference's loss.
+"""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import sigcy
+from sigcy import rnn
+from sigcy.rnn import elman_backward, elman_forward
+
+# --import-mode=importlib: tests/ is not on sys.path, load the reference by its path.
+_spec = importlib.util.spec_from_file_location(
+    "_sigcy_rnn_reference", pathlib.Path(__file__).with_name("_rnn_reference.py")
+)
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu"]
+DTYPES = [np.float32, np.float64]
+GRAD_NAMES = ["dX", "dW_in", "dW_rec", "db", "dh0"]
+
+
+def problem(n_samples=4, n_timesteps=7, n_features=3, n_hidden=5, seed=0, with_h0=True,
+            with_lengths=False):
+    rng = np.random.default_rng(seed)
+    p = dict(
+        X=rng.standard_normal((n_samples, n_timesteps, n_features)),
+        W_in=rng.standard_normal((n_features, n_hidden)) / np.sqrt(n_features),
+        W_rec=0.8 * rng.standard_normal((n_hidden, n_hidden)) / np.sqrt(n_hidden),
+        b=0.3 * rng.standard_normal(n_hidden),
+        h0=0.5 * rng.standard_normal((n_samples, n_hidden)) if with_h0 else None,
+        dH=rng.standard_normal((n_samples, n_timesteps, n_hidden)),
+        lengths=(rng.integers(1, n_timesteps + 1, n_samples) if with_lengths else None),
+    )
+    if with_lengths:
+        p["lengths"][0] = n_timesteps    # keep one full-length and one length-1 sequence
+        p["lengths"][-1] = 1
+    return p
+
+
+def run(p, activation, dtype=np.float64, bptt_steps=None):
+    cast = {k: (None if v is None or k == "lengths" else np.asarray(v, dtype))
+            for k, v in p.items()}
+    H = elman_forward(cast["X"], cast["W_in"], cast["W_rec"], cast["b"], cast["h0"],
+                      activation=activation, lengths=p["lengths"])
+    grads = elman_backward(cast["X"], H, cast["dH"], cast["W_in"], cast["W_rec"], cast["h0"],
+                           activation=activation, lengths=p["lengths"], bptt_steps=bptt_steps)
+    return H, grads
+
+
+def reference(p, activation, bptt_steps=None):
+    H, _ = ref.forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"], activation, p["lengths"])
+    grads = ref.backward(p["X"], p["dH"], p["W_in"], p["W_rec"], p["b"], p["h0"], activation,
+                         p["lengths"], bptt_steps)
+    return H, grads
+
+
+@pytest.fixture
+def parallel_everywhere(monkeypatch):
+    """Run the OpenMP loops even on tiny problems, over many small blocks."""
+    monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
+    monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
+    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", 6)
+
+
+@pytest.fixture(params=["row-split", "column-split"])
+def split(request, monkeypatch):
+    """Both ways of cutting the recursion into blocks."""
+    if request.param == "column-split":
+        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MIN_HIDDEN", 1)
+        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MAX_SAMPLES", 10**9)
+    return request.param
+
+
+# ----------------------------------------------------------------------------- reference
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("with_h0", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("bptt_steps", [None, 1, 3])
+def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps, split):
+    p = problem(with_h0=with_h0, with_lengths=with_lengths, seed=1)
+    H, grads = run(p, activation, bptt_steps=bptt_steps)
+    H_ref, grads_ref = reference(p, activation, bptt_steps)
+    assert H.dtype == np.float64
+    assert_allclose(H, H_ref, rtol=1e-13, atol=1e-14)
+    for name, g, g_ref in zip(GRAD_NAMES, grads, grads_ref):
+        assert g.dtype == np.float64 and g.shape == g_ref.shape, name
+        assert_allclose(g, g_ref, rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("bptt_steps", [None, 4])
+def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
+    p = problem(n_samples=6, n_timesteps=12, n_features=4, n_hidden=9, seed=2,
+                with_lengths=with_lengths)
+    H32, grads32 = run(p, activation, np.float32, bptt_steps)
+    H_ref, grads_ref = reference(p, activation, bptt_steps)
+    assert H32.dtype == np.float32
+    assert_allclose(H32, H_ref, rtol=2e-5, atol=2e-6)
+    for name, g, g_ref in zip(GRAD_NAMES, grads32, grads_ref):
+        assert g.dtype == np.float32, name
+        scale = np.max(np.abs(g_ref))
+        assert_allclose(g, g_ref, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("row_block, col_block", [(1, 1), (2, 5), (4, 16), (100, 100)])
+def test_blocking_matches_reference(monkeypatch, row_block, col_block, split):
+    monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
+    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", col_block)
+    p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
+                with_lengths=True)
+    H, grads = run(p, "sigmoid", bptt_steps=4)
+    H_ref, grads_ref = reference(p, "sigmoid", 4)
+    assert_allclose(H, H_ref, rtol=1e-13, atol=1e-14)
+    for name, g, g_ref in zip(GRAD_NAMES, grads, grads_ref):
+        assert_allclose(g, g_ref, rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+def _ulp_error(got, exact, dtype):
+    exact = exact.astype(np.float64)
+    ulp = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
+    return np.abs(got.astype(np.float64) - exact) / ulp
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_kernel_accuracy(dtype):
+    # the vectorized tanh of the recurrence against np.tanh in higher precision
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(18)
+    x = np.concatenate([
+        rng.uniform(-20, 20, 20000), rng.uniform(-1, 1, 20000),
+        np.geomspace(1e-300 if dtype == np.float64 else 1e-38, 30, 4000),
+        [0.0, 2.0**-7, 2.0**-4, 0.5, 19.0, 400.0],
+    ]).astype(dtype)
+    x = np.concatenate([x, -x])
+    got = x.copy()
+    rnn._rnn._tanh(got)
+    sample = x[:: max(1, x.size // 3000)]
+    exact_sample = np.array([float(mpmath.tanh(mpmath.mpf(float(v)))) for v in sample])
+    exact = np.tanh(x.astype(np.longdouble)).astype(np.float64)
+    assert np.max(_ulp_error(got[:: max(1, x.size // 3000)], exact_sample, dtype)) <= 1.5
+    assert np.max(_ulp_error(got, exact, dtype)) <= 1.5
+    special = np.array([np.inf, -np.inf, np.nan, -0.0], dtype)
+    rnn._rnn._tanh(special)
+    assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
+
+
+def test_block_choice():
+    assert rnn._blocks(64, 512)[0] == 32          # sample blocks
+    assert rnn._blocks(32, 512)[0] == 0           # one sample block: hidden-unit blocks
+    assert rnn._blocks(32, 128)[0] == 32
+    assert rnn._blocks(64, 512)[2] == 256 and rnn._blocks(64, 32)[2] == 64
+
+
+def test_larger_problem_matches_reference():
+    # more than one chunk of the db reduction (n_samples * n_timesteps > 256 rows)
+    p = problem(n_samples=9, n_timesteps=40, n_features=6, n_hidden=17, seed=3,
+                with_lengths=True)
+    H, grads = run(p, "tanh", bptt_steps=13)
+    H_ref, grads_ref = reference(p, "tanh", 13)
+    assert_allclose(H, H_ref, rtol=1e-12, atol=1e-13)
+    for name, g, g_ref in zip(GRAD_NAMES, grads, grads_ref):
+        assert_allclose(g, g_ref, rtol=1e-11, atol=1e-12, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- finite differences
+def _numerical_gradient(f, x, eps):
+    """4th-order central differences of the scalar f with respect to every entry of x."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for k in range(flat.size):
+        orig = flat[k]
+        vals = []
+        for step in (2, 1, -1, -2):
+            flat[k] = orig + step * eps
+            vals.append(f())
+        flat[k] = orig
+        gflat[k] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * eps)
+    return g
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("with_h0", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("bptt_steps", [None, 2])
+def test_gradients_match_finite_differences(activation, with_h0, with_lengths, bptt_steps):
+    p = problem(n_samples=3, n_timesteps=5, n_features=2, n_hidden=3, seed=4,
+                with_h0=with_h0, with_lengths=with_lengths)
+    if with_lengths:
+        p["lengths"] = np.array([5, 3, 1])
+    _, grads = run(p, activation, bptt_steps=bptt_steps)
+    H_frozen, _ = ref.forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"], activation,
+                              p["lengths"])
+    h0 = p["h0"] if with_h0 else np.zeros((3, 3))
+
+    def loss():
+        return ref.loss(p["X"], p["W_in"], p["W_rec"], p["b"], h0, p["dH"], activation,
+                        p["lengths"], bptt_steps, H_frozen)
+
+    eps = 1e-4 if activation == "relu" else 1e-3
+    for name, arr, g in zip(GRAD_NAMES, [p["X"], p["W_in"], p["W_rec"], p["b"], h0], grads):
+        numerical = _numerical_gradient(loss, arr, eps)
+        assert np.max(np.abs(numerical)) > 0 or name == "dh0"
+        assert_allclose(g, numerical, rtol=1e-7, atol=1e-8, err_msg=name)
+
+
+def test_truncation_changes_the_gradient():
+    # the finite-difference loss for bptt_steps really differs from full BPTT
+    p = problem(seed=5)
+    _, full = run(p, "tanh")
+    _, truncated = run(p, "tanh", bptt_steps=2)
+    assert not np.allclose(full[2], truncated[2])
+    assert_array_equal(run(p, "tanh", bptt_steps=7)[1][2], full[2])   # k >= T is full BPTT
+
+
+# ----------------------------------------------------------------------------- lengths semantics
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_lengths_carry_state_and_route_gradients(activation):
+    p = problem(with_lengths=True, seed=6)
+    p["lengths"] = np.array([7, 4, 1, 2])
+    H, grads = run(p, activation)
+    for i, L in enumerate(p["lengths"]):
+        for t in range(L, 7):
+            assert_array_equal(H[i, t], H[i, L - 1])
+    # a gradient placed only on carried copies equals the same gradient on the last real step
+    dH_late = np.zeros_like(p["dH"])
+    dH_late[1, 6] = p["dH"][1, 6]
+    dH_last = np.zeros_like(p["dH"])
+    dH_last[1, 3] = p["dH"][1, 6]
+    args = (p["X"], H)
+    kw = dict(activation=activation, lengths=p["lengths"])
+    g_late = elman_backward(p["X"], H, dH_late, p["W_in"], p["W_rec"], p["h0"], **kw)
+    g_last = elman_backward(p["X"], H, dH_last, p["W_in"], p["W_rec"], p["h0"], **kw)
+    del args
+    for name, a, c in zip(GRAD_NAMES, g_late, g_last):
+        assert_allclose(a, c, rtol=1e-14, atol=1e-15, err_msg=name)
+    assert np.any(g_late[0][1, :4] != 0)
+    assert_array_equal(g_late[0][1, 4:], 0)     # no input gradient on carried steps
+
+
+def test_full_lengths_equal_no_lengths():
+    p = problem(seed=7)
+    H, grads = run(p, "sigmoid")
+    p["lengths"] = np.full(4, 7)
+    H2, grads2 = run(p, "sigmoid")
+    assert_array_equal(H, H2)
+    for a, c in zip(grads, grads2):
+        assert_array_equal(a, c)
+
+
+# ----------------------------------------------------------------------------- dtypes and layouts
+def test_dtype_of_X_decides():
+    p = problem(seed=8)
+    H = elman_forward(p["X"].astype(np.float32), p["W_in"], p["W_rec"], p["b"], p["h0"])
+    assert H.dtype == np.float32
+    grads = elman_backward(p["X"].astype(np.float32), H, p["dH"], p["W_in"], p["W_rec"], p["h0"])
+    assert all(g.dtype == np.float32 for g in grads)
+    H = elman_forward(p["X"].astype(np.int64), p["W_in"].astype(np.float32), p["W_rec"],
+                      p["b"], p["h0"])
+    assert H.dtype == np.float64
+    H_ref, _ = ref.forward(p["X"].astype(np.int64), p["W_in"].astype(np.float32), p["W_rec"],
+                           p["b"], p["h0"])
+    assert_allclose(H, H_ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_any_layout_read_only_and_inputs_unchanged(dtype):
+    p = problem(seed=9, with_lengths=True)
+    _, _ = None, None
+    c = {k: (v if v is None or k == "lengths" else np.asarray(v, dtype)) for k, v in p.items()}
+    H = elman_forward(c["X"], c["W_in"], c["W_rec"], c["b"], c["h0"], lengths=c["lengths"])
+    grads = elman_backward(c["X"], H, c["dH"], c["W_in"], c["W_rec"], c["h0"],
+                           lengths=c["lengths"], bptt_steps=3)
+    # Fortran order, negative strides, non-contiguous slices, read-only
+    odd = {}
+    for k, v in c.items():
+        if v is None or k == "lengths":
+            odd[k] = v
+            continue
+        big = np.zeros((2,) + v.shape, dtype=dtype, order="F")
+        big[1] = v
+        w = big[1]
+        w.flags.writeable = False
+        odd[k] = w
+    X_rev = np.asfortranarray(c["X"][:, ::-1])[:, ::-1]
+    X_rev.flags.writeable = False
+    odd["X"] = X_rev
+    copies = {k: (None if v is None else np.array(v)) for k, v in odd.items()}
+    H2 = elman_forward(odd["X"], odd["W_in"], odd["W_rec"], odd["b"], odd["h0"],
+                       lengths=odd["lengths"])
+    H2_ro = H2.copy()
+    H2_ro.flags.writeable = False
+    grads2 = elman_backward(odd["X"], H2_ro, odd["dH"], odd["W_in"], odd["W_rec"], odd["h0"],
+                            lengths=odd["lengths"], bptt_steps=3)
+    assert_array_equal(H, H2)
+    for a, b in zip(grads, grads2):
+        assert_array_equal(a, b)
+    for k, v in odd.items():
+        if v is not None:
+            assert_array_equal(v, copies[k], err_msg=k)
+
+
+def test_inputs_not_modified_contiguous():
+    p = problem(seed=10, with_lengths=True)
+    copies = {k: (None if v is None else v.copy()) for k, v in p.items()}
+    H = elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"], lengths=p["lengths"])
+    H_copy = H.copy()
+    elman_backward(p["X"], H, p["dH"], p["W_in"], p["W_rec"], p["h0"], lengths=p["lengths"])
+    assert_array_equal(H, H_copy)
+    for k, v in p.items():
+        assert_array_equal(v, copies[k], err_msg=k)
+
+
+# ----------------------------------------------------------------------------- threads
+def _all_outputs(p, dtype, activation, bptt_steps):
+    H, grads = run(p, activation, dtype, bptt_steps)
+    return [H, *grads]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere,
+                                                     split):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not sigcy._openmp_helpers._openmp_parallelism_enabled():
+        pytest.skip("serial build")
+    p = problem(n_samples=13, n_timesteps=30, n_features=5, n_hidden=40, seed=11,
+                with_lengths=True)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = _all_outputs(p, dtype, activation, 7)
+    with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+        assert rnn._n_threads(13, 30, 40) == 2
+        two = _all_outputs(p, dtype, activation, 7)
+    for a, b in zip(one, two):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bitwise_identical_for_1_and_2_blas_threads(dtype):
+    # a size at which OpenBLAS' own GEMM gives different bits for 1 and 2 threads
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    p = problem(n_samples=128, n_timesteps=3, n_features=600, n_hidden=300, seed=12)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        one = _all_outputs(p, dtype, "tanh", None)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        two = _all_outputs(p, dtype, "tanh", None)
+    for a, b in zip(one, two):
+        assert_array_equal(a, b)
+
+
+def test_blas_limit_is_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    p = problem(seed=13)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        run(p, "tanh")
+        counts = {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"}
+    assert counts == {2}
+
+
+# ----------------------------------------------------------------------------- bad input
+def _args(**overrides):
+    p = problem(seed=14)
+    p.update(overrides)
+    return p
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        (dict(X=np.zeros((4, 7))), r"X has shape \(4, 7\), expected a 3-D"),
+        (dict(X=np.zeros((4, 0, 3))), r"X has shape \(4, 0, 3\): zero time steps"),
+        (dict(W_in=np.zeros((2, 5))), r"W_in has shape \(2, 5\), expected .*\(3, n_hidden\)"),
+        (dict(W_rec=np.zeros((5, 4))), r"W_rec has shape \(5, 4\), expected .*\(5, 5\)"),
+        (dict(W_rec=np.zeros((4, 4))), r"W_rec has shape \(4, 4\), expected .*\(5, 5\)"),
+        (dict(b=np.zeros(4)), r"b has shape \(4,\), expected .*\(5,\)"),
+        (dict(b=np.zeros((1, 5))), r"b has shape \(1, 5\), expected .*\(5,\)"),
+        (dict(h0=np.zeros((3, 5))), r"h0 has shape \(3, 5\), expected .*\(4, 5\)"),
+        (dict(lengths=np.array([1, 2, 3])), r"lengths has shape \(3,\), expected .*\(4,\)"),
+        (dict(lengths=np.array([1, 2, 0, 3])), r"lengths must lie in \[1, n_timesteps\]"),
+        (dict(lengths=np.array([1, 2, 8, 3])), r"lengths must lie in \[1, n_timesteps\]"),
+        (dict(lengths=np.array([1.5, 2, 3, 3])), r"lengths must hold integers"),
+    ],
+)
+def test_forward_bad_input(override, match):
+    p = _args(**override)
+    with pytest.raises(ValueError, match=match):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"], lengths=p["lengths"])
+
+
+@pytest.mark.parametrize("name", ["X", "W_in", "W_rec", "b", "h0"])
+def test_complex_or_object_rejected(name):
+    p = _args()
+    p[name] = p[name].astype(complex)
+    with pytest.raises(ValueError, match=rf"{name} must hold real numbers"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+    p[name] = p[name].real.astype(object)
+    with pytest.raises(ValueError, match=rf"{name} must hold real numbers"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+
+
+def test_unknown_activation():
+    p = _args()
+    with pytest.raises(ValueError, match=r"Unknown activation 'softplus'"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], activation="softplus")
+    H = elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"])
+    with pytest.raises(ValueError, match=r"Unknown activation 'Sigmoid'"):
+        elman_backward(p["X"], H, p["dH"], p["W_in"], p["W_rec"], activation="Sigmoid")
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("H", (4, 6, 5)), ("H", (4, 7)), ("dH", (4, 7, 4)), ("dH", (7, 4, 5)), ("h0", (4, 4)),
+     ("W_in", (2, 5)), ("W_rec", (5, 6))],
+)
+def test_backward_bad_shapes(name, shape):
+    # (a W_in with more columns is reported on W_rec, which no longer matches it)
+    p = _args()
+    p["H"] = elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+    p[name] = np.zeros(shape)
+    with pytest.raises(ValueError, match=rf"{name} has shape \({shape[0]}, .*expected"):
+        elman_backward(p["X"], p["H"], p["dH"], p["W_in"], p["W_rec"], p["h0"])
+
+
+@pytest.mark.parametrize("bptt_steps", [0, -1, 2.5, True])
+def test_bad_bptt_steps(bptt_steps):
+    p = _args()
+    H = elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"])
+    with pytest.raises(ValueError, match="bptt_steps"):
+        elman_backward(p["X"], H, p["dH"], p["W_in"], p["W_rec"], bptt_steps=bptt_steps)
+
+
+def test_huge_size_raises_memory_error():
+    X = np.broadcast_to(np.zeros((1, 1, 1)), (2**22, 2**20, 1))
+    with pytest.raises(MemoryError):
+        elman_forward(X, np.zeros((1, 2**10)), np.zeros((2**10, 2**10)), np.zeros(2**10))
+
+
+# ----------------------------------------------------------------------------- NaN
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_propagates(activation, dtype):
+    p = problem(seed=15, with_lengths=True)
+    p["lengths"] = np.array([7, 7, 3, 7])
+    p["X"][1, 2, 0] = np.nan
+    H, grads = run(p, activation, dtype)
+    assert np.all(np.isfinite(H[[0, 2, 3]]))          # other samples unaffected
+    assert np.all(np.isfinite(H[1, :2]))
+    assert np.all(np.isnan(H[1, 2:]))                 # every later state of sample 1
+    assert np.all(np.isnan(grads[2]))                 # dW_rec sums over every sample
+    p2 = problem(seed=15)
+    p2["W_rec"][0, 0] = np.nan
+    H2, grads2 = run(p2, activation, dtype)
+    assert np.all(np.isfinite(H2[:, 0])) if p2["h0"] is None else np.isnan(H2[:, 0]).any()
+    assert np.isnan(H2[:, -1]).all()
+    assert all(np.isnan(g).any() for g in grads2)
+
+
+def test_empty_batch():
+    p = problem(n_samples=0, seed=16)
+    H, grads = run(p, "sigmoid")
+    assert H.shape == (0, 7, 5)
+    assert [g.shape for g in grads] == [(0, 7, 3), (3, 5), (5, 5), (5,), (0, 5)]
+    assert all(np.all(g == 0) for g in grads)
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(rnn, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10
+    assert result.failed == 0
+
+
+# ----------------------------------------------------------------------------- subnormals
+def test_flush_subnormals_switch():
+    # sigmoid(-720) = 1.9e-313 is subnormal in float64
+    X = np.zeros((2, 3, 1))
+    W_in, W_rec, b = np.zeros((1, 2)), np.zeros((2, 2)), np.array([-720.0, 0.5])
+    exact = np.exp(-720.0)               # = 1 / (1 + e^720) in float64
+    assert 0 < exact < np.finfo(np.float64).tiny
+    H_ieee = elman_forward(X, W_in, W_rec, b, flush_subnormals=False)
+    assert_allclose(H_ieee[..., 0], exact, rtol=1e-10)
+    H_ftz = elman_forward(X, W_in, W_rec, b)
+    assert_array_equal(H_ftz[..., 0], 0.0)
+    assert_array_equal(H_ftz[..., 1], H_ieee[..., 1])
+    dH = np.ones_like(H_ieee)
+    g_ieee = elman_backward(X, H_ieee, dH, W_in, W_rec, flush_subnormals=False)
+    g_ftz = elman_backward(X, H_ieee, dH, W_in, W_rec)
+    assert g_ieee[3][0] > 0           # db[0] = sum of h (1 - h) ~ 6 * 1.9e-313
+    assert g_ftz[3][0] == 0
+
+
+def test_flush_does_not_leak_into_other_threads(parallel_everywhere, split):
+    # OpenMP threads inherit the floating-point control register of the thread that creates
+    # them: FTZ must never be set on the calling thread when a parallel region starts.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    p = problem(n_samples=12, n_timesteps=5, n_features=2, n_hidden=10, seed=19)
+    x = np.full(50_000, -744.0)        # sigmoid(-744) is subnormal
+    for n_threads in (2, 3, 4):
+        with threadpoolctl.threadpool_limits(n_threads, user_api="openmp"):
+            run(p, "sigmoid")
+            assert np.all(sigcy.sigmoid(x) > 0)
+    tiny = np.array([np.finfo(np.float64).tiny])
+    assert (tiny / 4)[0] > 0           # the calling thread still computes subnormals
