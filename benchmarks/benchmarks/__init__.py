@@ -1,0 +1,1 @@
+"""asv benchmark suite for sigcy (see ``benchmarks/asv.conf.json``)."""
