@@ -34,14 +34,16 @@
  * `x` and `y` may be the same array (each y[i] is written after x[i] is read, hence ivdep).
  * The exp pass multiplies by a single power of two, which is exact unless |x| > 700; blocks
  * holding such values take the two-factor path, which rounds subnormal results only once and
- * equals the one-factor path bit for bit everywhere else.
+ * equals the one-factor path bit for bit everywhere else.  The check is an OR of comparisons,
+ * which vectorizes; a running maximum did not (NaN semantics) and cost as much as the kernel.
  */
 #define SIGCY_BLOCK_D(FINISH, x, y, m)                                                       \
     do {                                                                                     \
-        double e_hi[SIGCY_BLOCK], e_lo[SIGCY_BLOCK], amax = 0.0;                             \
+        double e_hi[SIGCY_BLOCK], e_lo[SIGCY_BLOCK];                                         \
         ptrdiff_t i;                                                                         \
-        for (i = 0; i < m; i++) { double a = fabs(x[i]); amax = a > amax ? a : amax; }       \
-        if (amax <= 700.0) {                                                                 \
+        int big = 0;                                                                         \
+        for (i = 0; i < m; i++) big |= fabs(x[i]) > 700.0;                                   \
+        if (!big) {                                                                          \
             for (i = 0; i < m; i++) sigcy_exp_small_dd(-fabs(x[i]), &e_hi[i], &e_lo[i]);     \
         } else {                                                                             \
             for (i = 0; i < m; i++) sigcy_exp_nonpos_dd(-fabs(x[i]), &e_hi[i], &e_lo[i]);    \
