@@ -59,8 +59,27 @@
         for (i = 0; i < m; i++) y[i] = KERNEL(x[i]);                                         \
     } while (0)
 
+/*
+ * Software prefetch of contiguous input, AHEAD bytes beyond the block about to be computed.
+ * The kernels are long enough that the hardware prefetchers fall behind on arrays larger than
+ * the cache: float32 sigmoid on 1e7 elements ran at 1.9 ns/element without it and 0.94 with
+ * it (0.88 in cache); float64 at 1.9 without and 1.74 with.  The distances (2 KiB ahead for
+ * float32, the current block for the two-pass float64 loops) were the best of 0-16 KiB.  A
+ * prefetch never faults, so running past the end of the array is harmless.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define SIGCY_PREFETCH_BLOCK(p, nbytes, AHEAD)                                               \
+    do {                                                                                     \
+        const char *pf_ = (const char *)(p) + (AHEAD);                                       \
+        ptrdiff_t l_;                                                                        \
+        for (l_ = 0; l_ < (ptrdiff_t)(nbytes); l_ += 64) __builtin_prefetch(pf_ + l_, 0, 3); \
+    } while (0)
+#else
+#define SIGCY_PREFETCH_BLOCK(p, nbytes, AHEAD) ((void)0)
+#endif
+
 /* The loop over blocks: contiguous data directly, strided data through a buffer. */
-#define SIGCY_DEFINE_LOOP(NAME, T, BLOCK, K)                                                 \
+#define SIGCY_DEFINE_LOOP(NAME, T, BLOCK, K, AHEAD)                                               \
 void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n)   \
 {                                                                                            \
     T buf[SIGCY_BLOCK];                                                                      \
@@ -69,6 +88,7 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
         if (iss == (ptrdiff_t)sizeof(T) && oss == (ptrdiff_t)sizeof(T)) {                    \
             const T *xs = (const T *)x;                                                      \
             T *ys = (T *)y;                                                                  \
+            SIGCY_PREFETCH_BLOCK(x, m * sizeof(T), AHEAD);                                       \
             BLOCK(K, xs, ys, m);                                                             \
         } else {                                                                             \
             for (i = 0; i < m; i++) memcpy(&buf[i], x + i * iss, sizeof(T));                 \
@@ -81,10 +101,10 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
     }                                                                                        \
 }
 
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f)
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d)
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d, 0)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f, 2048)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d, 0)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f, 2048)
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f, 2048)
 
