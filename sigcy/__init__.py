@@ -8,11 +8,17 @@ build_info
     How this installation was built (OpenMP, instruction set).
 rnn
     Elman recurrent layers: ``sigcy.rnn.elman_forward``, ``sigcy.rnn.elman_backward``.
+RNNClassifier, RNNRegressor
+    scikit-learn estimators on those layers.
+gradient_flow
+    The gradient norm at each time step of a fitted estimator (vanishing gradients).
 """
 __version__ = "0.1.0"
 
 from sigcy._build_info import build_info
 from sigcy._ufuncs import log_sigmoid, sigmoid, sigmoid_derivative
 from sigcy import rnn
+from sigcy._estimators import RNNClassifier, RNNRegressor, gradient_flow
 
-__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn", "__version__"]
+__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn",
+           "RNNClassifier", "RNNRegressor", "gradient_flow", "__version__"]

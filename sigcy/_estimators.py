@@ -1,0 +1,1251 @@
+"""RNNClassifier and RNNRegressor: scikit-learn estimators on sigcy's Elman kernels."""
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils import assert_all_finite
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from sigcy._optimizers import AdamOptimizer, SGDOptimizer
+from sigcy._ufuncs import log_sigmoid, sigmoid
+from sigcy.rnn import _single_threaded_blas, elman_backward, elman_forward
+
+__all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
+
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+# --------------------------------------------------------------------------- input handling
+class _Sequences:
+    """Validated sequences: a C-contiguous (n_samples, n_timesteps, n_features) array and the
+    length of each sequence (None when all have n_timesteps)."""
+
+    __slots__ = ("X", "lengths")
+
+    def __init__(self, X, lengths=None):
+        self.X = X
+        self.lengths = lengths
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def take(self, idx):
+        return _Sequences(np.ascontiguousarray(self.X[idx]),
+                          None if self.lengths is None else self.lengths[idx])
+
+
+def _ragged_to_padded(X, dtype, name):
+    """A list of 2-D arrays (T_i, n_features) -> padded 3-D array and lengths."""
+    seqs = []
+    for i, s in enumerate(X):
+        s = check_array(s, dtype=dtype, ensure_2d=False, ensure_min_samples=0,
+                        input_name=f"{name}[{i}]")
+        if s.ndim != 2:
+            raise ValueError(
+                f"{name} is a list of sequences of different lengths, so each must be a 2-D "
+                f"array (n_timesteps_i, n_features); {name}[{i}] has shape {s.shape}."
+            )
+        if s.shape[0] == 0:
+            raise ValueError(f"{name}[{i}] is an empty sequence (shape {s.shape}); every "
+                             f"sequence needs at least one time step.")
+        seqs.append(s)
+    n_features = {s.shape[1] for s in seqs}
+    if len(n_features) > 1:
+        raise ValueError(f"The sequences in {name} have different numbers of features: "
+                         f"{sorted(n_features)}.")
+    out_dtype = np.result_type(*[s.dtype for s in seqs])
+    if out_dtype not in _FLOAT_DTYPES:
+        out_dtype = np.float64
+    lengths = np.array([s.shape[0] for s in seqs], dtype=np.intp)
+    padded = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]), dtype=out_dtype)
+    for i, s in enumerate(seqs):
+        padded[i, : s.shape[0]] = s
+    return padded, lengths
+
+
+def _is_ragged(X):
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return False
+    try:
+        np.asarray(X)
+    except ValueError:
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- the estimators
+class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the recurrent estimators (see RNNClassifier for the parameters)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"sigmoid", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    @abstractmethod
+    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
+                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
+                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
+                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
+                 clip_norm, bptt_steps):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.clip_norm = clip_norm
+        self.bptt_steps = bptt_steps
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ------------------------------------------------------------------ input validation
+    def _validate_X(self, X, reset):
+        """Validate X into a _Sequences; set or check n_features_in_."""
+        name = type(self).__name__
+        dtype = _FLOAT_DTYPES
+        if not reset:
+            dtype = self._theta.dtype
+        if not sp.issparse(X) and _is_ragged(X):
+            padded, lengths = _ragged_to_padded(X, dtype, "X")
+            return self._check_3d(padded, lengths, reset)
+        if sp.issparse(X):
+            ndim = None
+        elif hasattr(X, "shape"):
+            ndim = len(X.shape)
+        else:
+            ndim = np.asarray(X).ndim
+        if ndim == 3:
+            X = check_array(X, dtype=dtype, allow_nd=True, input_name="X")
+            if X.shape[1] == 0:
+                raise ValueError(f"X has shape {X.shape}: zero time steps; need at least one.")
+            return self._check_3d(X, None, reset)
+        if ndim is not None and ndim > 3:
+            raise ValueError(
+                f"X has shape {np.shape(X)}: expected a 2-D array (n_samples, n_timesteps), a "
+                f"3-D array (n_samples, n_timesteps, n_features) or a list of 2-D arrays."
+            )
+        if not reset and self._input_ndim == 3:
+            raise ValueError(
+                f"X has shape {np.shape(X)}, but this {name} was fitted on 3-D sequences with "
+                f"{self.n_features_in_} features; expected a 3-D array (n_samples, n_timesteps, "
+                f"{self.n_features_in_}) or a list of 2-D arrays (n_timesteps_i, "
+                f"{self.n_features_in_})."
+            )
+        # 2-D (or invalid) input: one univariate sequence per row, checked by scikit-learn.
+        X = validate_data(self, X, reset=reset, dtype=dtype)
+        if reset:
+            self._input_ndim = 2
+        return _Sequences(np.ascontiguousarray(X[:, :, None]))
+
+    def _check_3d(self, X, lengths, reset):
+        name = type(self).__name__
+        n_features = X.shape[2]
+        if reset:
+            self.n_features_in_ = n_features
+            self._input_ndim = 3
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            if self._input_ndim == 2:
+                raise ValueError(
+                    f"X has shape {X.shape}, but this {name} was fitted on 2-D input (one "
+                    f"univariate sequence of {self.n_features_in_} steps per row); expected a "
+                    f"2-D array with {self.n_features_in_} columns."
+                )
+            if n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_features} features, but {name} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                             f"of 1 is required by {name}.")
+        return _Sequences(np.ascontiguousarray(X), lengths)
+
+    # ------------------------------------------------------------------ parameters
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral) and not isinstance(sizes, (bool, np.bool_)):
+            return [int(sizes)]
+        sizes = list(sizes)
+        if not sizes or any(not isinstance(s, Integral) or isinstance(s, (bool, np.bool_))
+                            or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be a positive int or a non-empty "
+                             f"sequence of positive ints, got {self.hidden_layer_sizes!r}.")
+        return [int(s) for s in sizes]
+
+    def _make_layout(self, n_in, n_outputs):
+        """Shapes and offsets of every parameter inside the flat vector ``_theta``."""
+        hidden = self._hidden_sizes()
+        layout = []
+        offset = 0
+
+        def add(name, layer, shape):
+            nonlocal offset
+            layout.append((name, layer, shape, offset))
+            offset += int(np.prod(shape))
+
+        prev = n_in
+        for i, h in enumerate(hidden):
+            add("W_in", i, (prev, h))
+            add("W_rec", i, (h, h))
+            add("b", i, (h,))
+            prev = h
+        add("W_in", len(hidden), (prev, n_outputs))
+        add("b", len(hidden), (n_outputs,))
+        return layout, offset
+
+    def _views(self, flat):
+        """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta."""
+        n_layers = len(self._hidden_sizes_) + 1
+        W_in, W_rec, b = [None] * n_layers, [None] * (n_layers - 1), [None] * n_layers
+        for name, layer, shape, offset in self._layout:
+            view = flat[offset: offset + int(np.prod(shape))].reshape(shape)
+            {"W_in": W_in, "W_rec": W_rec, "b": b}[name][layer] = view
+        return W_in, W_rec, b
+
+    def _initialize(self, n_in, n_outputs, dtype):
+        rng = self._random_state
+        self._hidden_sizes_ = self._hidden_sizes()
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(self._hidden_sizes_) + 1
+        self._layout, n_params = self._make_layout(n_in, n_outputs)
+        theta = np.zeros(n_params, dtype=np.float64)
+        W_in, W_rec, _ = self._views(theta)
+        # Glorot-uniform input weights and orthogonal recurrent weights, both times 4 for
+        # sigmoid (its slope at 0 is 1/4: the linearised step is then orthogonal, as for
+        # tanh); Glorot-uniform output weights; zero biases.  See RNNClassifier's Notes.
+        gain = 4.0 if self.activation == "sigmoid" else 1.0
+        for i, W in enumerate(W_in):
+            bound = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
+            if i < len(W_rec):
+                bound *= gain
+            W[...] = rng.uniform(-bound, bound, W.shape)
+        for W in W_rec:
+            q, r = np.linalg.qr(rng.standard_normal(W.shape))
+            W[...] = gain * q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        self._theta = theta.astype(dtype)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.grad_norm_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+        self._optimizer = None
+
+    @property
+    def coefs_(self):
+        """list of ndarray: ``coefs_[i]`` is the input weight matrix of layer ``i``.
+
+        Layers ``0 .. n_layers_ - 2`` are recurrent, of shape (n_inputs, n_hidden); the last
+        is the output layer, of shape (n_hidden_last, n_outputs_).  Views into the fitted
+        parameter vector.
+        """
+        check_is_fitted(self, "_theta")
+        return self._views(self._theta)[0]
+
+    @property
+    def recurrent_coefs_(self):
+        """list of ndarray: ``recurrent_coefs_[i]`` (n_hidden_i, n_hidden_i) is ``W_rec`` of
+        recurrent layer ``i``."""
+        check_is_fitted(self, "_theta")
+        return self._views(self._theta)[1]
+
+    @property
+    def intercepts_(self):
+        """list of ndarray: ``intercepts_[i]`` is the bias vector of layer ``i`` (the last
+        one the output layer's)."""
+        check_is_fitted(self, "_theta")
+        return self._views(self._theta)[2]
+
+    # ------------------------------------------------------------------ forward / backward
+    def _forward(self, seq, theta):
+        """States of every recurrent layer and the output layer's pre-activation."""
+        W_in, W_rec, b = self._views(theta)
+        states = []
+        inp = seq.X
+        for i in range(len(W_rec)):
+            H = elman_forward(inp, W_in[i], W_rec[i], b[i], activation=self.activation,
+                              lengths=seq.lengths)
+            states.append(H)
+            inp = H
+        Z = states[-1][:, -1, :] @ W_in[-1]
+        Z += b[-1]
+        return states, Z
+
+    def _loss_grad(self, seq, Y, sample_weight, theta):
+        """Loss (with the L2 term) and its gradient, a flat vector laid out as theta."""
+        n_samples = len(seq)
+        states, Z = self._forward(seq, theta)
+        if sample_weight is None:
+            sw_sum = n_samples
+            w = None
+        else:
+            sw_sum = sample_weight.sum()
+            w = (sample_weight / sw_sum).astype(Z.dtype)
+        loss, dZ = self._output_loss_grad(Z, Y, w)
+        W_in, W_rec, b = self._views(theta)
+        grad = np.empty_like(theta)
+        gW_in, gW_rec, gb = self._views(grad)
+        reg = theta.dtype.type(self.alpha / sw_sum)
+        sq = 0.0
+        for W in W_in + W_rec:
+            sq += float(np.dot(W.ravel(), W.ravel()))
+        loss += 0.5 * self.alpha * sq / sw_sum
+
+        hT = states[-1][:, -1, :]
+        np.matmul(hT.T, dZ, out=gW_in[-1])
+        gW_in[-1] += reg * W_in[-1]
+        np.sum(dZ, axis=0, out=gb[-1])
+        dH = np.zeros_like(states[-1])
+        np.matmul(dZ, W_in[-1].T, out=dH[:, -1, :])
+        for i in reversed(range(len(W_rec))):
+            inp = seq.X if i == 0 else states[i - 1]
+            dX, dWi, dWr, db, _ = elman_backward(
+                inp, states[i], dH, W_in[i], W_rec[i], activation=self.activation,
+                lengths=seq.lengths, bptt_steps=self.bptt_steps)
+            np.add(dWi, reg * W_in[i], out=gW_in[i])
+            np.add(dWr, reg * W_rec[i], out=gW_rec[i])
+            gb[i][...] = db
+            dH = dX
+        return loss, grad
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        first_pass = not hasattr(self, "_theta") or (not self.warm_start and not incremental)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             f"is None.")
+        seq = self._validate_X(X, reset=first_pass)
+        Y = self._validate_y(y, len(seq), first_pass, incremental, classes)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, seq.X[:, 0, 0],
+                                                 dtype=np.float64)
+        if first_pass:
+            self._random_state = check_random_state(self.random_state)
+            self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
+        elif incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        Y = Y.astype(self._theta.dtype, copy=False)
+        if seq.X.dtype != self._theta.dtype:
+            seq = _Sequences(seq.X.astype(self._theta.dtype), seq.lengths)
+
+        # non-finite values are detected and reported (_check_finite), not warned about
+        with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(seq, Y, sample_weight)
+            else:
+                self._fit_stochastic(seq, Y, sample_weight, incremental)
+        return self
+
+    def _check_finite(self, loss, theta, where):
+        if not np.isfinite(loss) or not np.all(np.isfinite(theta)):
+            raise ValueError(
+                f"{type(self).__name__} diverged: the loss or the weights became non-finite "
+                f"({where}); the weights were reset to the last finite step. Try a smaller "
+                f"learning_rate_init, a smaller clip_norm (now {self.clip_norm}), or scaling the "
+                f"input (e.g. StandardScaler)."
+            )
+
+    def _fit_stochastic(self, seq, Y, sample_weight, incremental):
+        theta = self._theta
+        if self._optimizer is None or not (self.warm_start or incremental):
+            if self.solver == "sgd":
+                self._optimizer = SGDOptimizer(theta.size, theta.dtype, self.learning_rate_init,
+                                               self.learning_rate, self.momentum,
+                                               self.nesterovs_momentum, self.power_t)
+            else:
+                self._optimizer = AdamOptimizer(theta.size, theta.dtype,
+                                                self.learning_rate_init, self.beta_1,
+                                                self.beta_2, self.epsilon)
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            stratify = self._stratify_labels(Y)
+            idx_train, idx_val = train_test_split(
+                np.arange(len(seq)), random_state=self._random_state,
+                test_size=self.validation_fraction, stratify=stratify)
+            if idx_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            seq_val, Y_val = seq.take(idx_val), Y[idx_val]
+            sw_val = None if sample_weight is None else sample_weight[idx_val]
+            seq, Y = seq.take(idx_train), Y[idx_train]
+            if sample_weight is not None:
+                sample_weight = sample_weight[idx_train]
+            self._best_theta = theta.copy()
+        n_samples = len(seq)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        sample_idx = np.arange(n_samples)
+        clip = self.clip_norm
+        try:
+            for _ in range(1 if incremental else self.max_iter):
+                start = time.perf_counter()
+                if self.shuffle:
+                    sample_idx = self._random_state.permutation(n_samples)
+                accumulated_loss = 0.0
+                norms = []
+                for batch_slice in gen_batches(n_samples, batch_size):
+                    if self.shuffle:
+                        idx = sample_idx[batch_slice]
+                        batch = seq.take(idx)
+                    else:
+                        idx = batch_slice
+                        batch = _Sequences(seq.X[idx], None if seq.lengths is None
+                                           else seq.lengths[idx])
+                    sw = None if sample_weight is None else sample_weight[idx]
+                    loss, grad = self._loss_grad(batch, Y[idx], sw, theta)
+                    norm = float(np.sqrt(np.dot(grad, grad)))
+                    self._check_finite(loss + norm, theta, "in the gradient")
+                    if clip is not None and norm > clip:
+                        grad *= theta.dtype.type(clip / norm)
+                    before = theta.copy()
+                    self._optimizer.update(theta, grad)
+                    if not np.all(np.isfinite(theta)):
+                        theta[...] = before
+                        self._check_finite(np.inf, theta, "after an update")
+                    accumulated_loss += loss * (batch_slice.stop - batch_slice.start)
+                    norms.append(norm)
+                self.n_iter_ += 1
+                self.t_ += n_samples
+                self.loss_ = accumulated_loss / n_samples
+                self.loss_curve_.append(self.loss_)
+                self.grad_norm_curve_.append(float(np.mean(norms)))
+                if early_stopping:
+                    score = self._score_internal(seq_val, Y_val, sw_val, theta)
+                    self.validation_scores_.append(score)
+                    if score < self.best_validation_score_ + self.tol:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        self._best_theta = theta.copy()
+                else:
+                    if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if self.loss_curve_[-1] < self.best_loss_:
+                        self.best_loss_ = self.loss_curve_[-1]
+                if self.verbose:
+                    val = (f", validation score = {self.validation_scores_[-1]:.6f}"
+                           if early_stopping else "")
+                    print(f"Epoch {self.n_iter_}: loss = {self.loss_:.8f}{val}, "
+                          f"grad norm = {self.grad_norm_curve_[-1]:.4g}, "
+                          f"{time.perf_counter() - start:.3f} s", flush=True)
+                self._optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                                  f"reached and the optimization hasn't converged yet.",
+                                  ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if early_stopping:
+            theta[...] = self._best_theta
+            del self._best_theta
+
+    def _fit_lbfgs(self, seq, Y, sample_weight):
+        theta = self._theta
+        last = {"x": theta.astype(np.float64), "norm": np.nan}
+
+        def fun(x):
+            theta[...] = x
+            loss, grad = self._loss_grad(seq, Y, sample_weight, theta)
+            last["norm"] = float(np.sqrt(np.dot(grad, grad)))
+            if not np.isfinite(loss) or not np.isfinite(last["norm"]):
+                return np.inf, np.zeros_like(x)
+            return float(loss), grad.astype(np.float64)
+
+        def callback(intermediate_result):
+            last["x"] = intermediate_result.x.copy()
+            self.loss_curve_.append(float(intermediate_result.fun))
+            self.grad_norm_curve_.append(last["norm"])
+            if self.verbose:
+                print(f"Iteration {len(self.loss_curve_)}: loss = "
+                      f"{intermediate_result.fun:.8f}, grad norm = {last['norm']:.4g}",
+                      flush=True)
+
+        try:
+            res = scipy.optimize.minimize(
+                fun, last["x"], method="L-BFGS-B", jac=True, callback=callback,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                         "gtol": self.tol})
+            x, loss, nit = res.x, float(res.fun), int(res.nit)
+            if res.status != 0:
+                warnings.warn(f"lbfgs failed to converge after {nit} iteration(s) "
+                              f"(status={res.status}): {res.message}\n\nIncrease the number of "
+                              f"iterations (max_iter) or scale the data.", ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+            x, nit = last["x"], len(self.loss_curve_)
+            loss = self.loss_curve_[-1] if self.loss_curve_ else np.nan
+        theta[...] = x
+        self._check_finite(loss, theta, "L-BFGS")
+        self.n_iter_ += nit
+        self.t_ += nit * len(seq)
+        self.loss_ = loss
+        if self.best_loss_ is not None:
+            self.best_loss_ = min(self.best_loss_, loss)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to the sequences X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
+n_timesteps), or list of arrays of shape (n_timesteps_i, n_features)
+            The input sequences. A 2-D array holds one univariate sequence per row
+            (``n_features_in_`` is then ``n_timesteps``, as scikit-learn expects); a list of
+            2-D arrays may have different lengths.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; None weights all samples equally.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_wrapped(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit_wrapped(self, X, y, sample_weight):
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_raw(self, X):
+        check_is_fitted(self, "_theta")
+        seq = self._validate_X(X, reset=False)
+        with _single_threaded_blas():
+            return self._forward(seq, self._theta)[1]
+
+
+class RNNClassifier(ClassifierMixin, _BaseRNN):
+    """Recurrent neural network classifier (Elman RNN, trained by BPTT).
+
+    The recurrent layers run over each sequence; the last layer's final state goes through a
+    softmax output layer (logistic when there are two classes) trained with cross-entropy.
+    The recurrences are sigcy's compiled kernels (:func:`sigcy.rnn.elman_forward`,
+    :func:`sigcy.rnn.elman_backward`).  Parameters named as in
+    :class:`~sklearn.neural_network.MLPClassifier` mean the same.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(32,)
+        Number of hidden units of each recurrent layer; several entries stack recurrent
+        layers, each reading the state sequence of the one below.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Activation of the recurrent layers.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        "adam" and "sgd" train on mini-batches; "lbfgs" is :func:`scipy.optimize.minimize`
+        (L-BFGS-B) on the packed parameter vector over the whole training set.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights (not the biases), divided by the sample
+        count (or the sum of sample weights) of each batch, as in MLPClassifier.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; "auto" is ``min(200, n_samples)``.  Not used by "lbfgs".
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Learning-rate schedule of "sgd".
+    learning_rate_init : float, default=0.005
+        Initial learning rate ("sgd", "adam").  Higher than MLPClassifier's 0.001: the
+        gradients that reach a sigmoid recurrent layer are small (on the digits sequences,
+        0.001 reached 79 % test accuracy in 200 epochs, 0.005 96-97 %).
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+    max_iter : int, default=200
+        Maximum number of epochs ("sgd", "adam") or iterations ("lbfgs").
+    shuffle : bool, default=True
+        Shuffle the samples at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the shuffling and the validation split.  An int gives the
+        same model, bit for bit, whatever the OpenMP and BLAS thread counts.
+    tol : float, default=1e-4
+        Tolerance of the stopping rule (see ``n_iter_no_change``); "lbfgs": ``gtol``.
+    verbose : bool, default=False
+        Print one line per epoch: loss, validation score, gradient norm, seconds.
+    warm_start : bool, default=False
+        Continue from the previous solution at the next ``fit``.
+    momentum : float, default=0.9
+        Momentum of "sgd".
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for "sgd".
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified) and stop when its
+        accuracy stops improving; the best weights are kept.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of more than ``tol`` before stopping ("sgd", "adam").
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of "lbfgs".
+    clip_norm : float or None, default=5.0
+        If the global norm of a mini-batch gradient exceeds it, the gradient is scaled down
+        to this norm (exploding gradients).  None disables clipping.  Not used by "lbfgs".
+    bptt_steps : int or None, default=None
+        Truncated backpropagation through time: gradients flow back at most across windows
+        of this many steps (see :func:`sigcy.rnn.elman_backward`).  None: full BPTT.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Features per time step of 3-D or list input; the number of columns (time steps) of
+        2-D input.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of a 2-D DataFrame X, when it has string column names.
+    loss_ : float
+        Loss of the last epoch (mean over its mini-batches, with the L2 term).
+    loss_curve_ : list of float
+        Loss of every epoch ("lbfgs": of every iteration).
+    best_loss_ : float or None
+        Lowest ``loss_curve_`` entry; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, else None.
+    grad_norm_curve_ : list of float
+        Mean global gradient norm (before clipping) over each epoch's mini-batches ("lbfgs":
+        the norm at each iteration's last evaluation).
+    n_iter_ : int
+        Epochs (iterations for "lbfgs") run.
+    t_ : int
+        Training samples seen.
+    n_layers_ : int
+        Recurrent layers plus the output layer.
+    n_outputs_ : int
+        Output units: 1 for two classes, else n_classes.
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is the input weight matrix of layer ``i``: (n_inputs, n_hidden_i) for the
+        recurrent layers, (n_hidden_last, n_outputs_) for the output layer.
+    recurrent_coefs_ : list of ndarray
+        ``recurrent_coefs_[i]`` is the (n_hidden_i, n_hidden_i) recurrent matrix of layer
+        ``i``: ``h_t = act(x_t @ coefs_[i] + h_{t-1} @ recurrent_coefs_[i] + intercepts_[i])``.
+    intercepts_ : list of ndarray
+        Bias vector of each layer, the output layer last.
+
+    See Also
+    --------
+    RNNRegressor : The regressor.
+    sigcy.gradient_flow : The gradient norm at each time step of a fitted model.
+    sklearn.neural_network.MLPClassifier : The feed-forward classifier it mirrors.
+
+    Notes
+    -----
+    Initialisation: input weights uniform in ``±sqrt(6 / (fan_in + fan_out))`` (Glorot),
+    recurrent weights orthogonal (the Q factor of a Gaussian matrix), both multiplied by 4
+    for sigmoid; output weights Glorot; zero biases.  The sigmoid's slope at 0 is 1/4, so
+    the factor 4 makes each linearised step ``diag(act') W_rec^T`` orthogonal near the
+    origin, as it is for tanh (Glorot & Bengio, 2010): gradients then start out neither
+    vanishing nor exploding.  On scikit-learn's regression check data (200 samples, 10
+    steps, one informative) it raised the sigmoid model's R² from 0.01-0.41 to 0.97-0.98
+    (three seeds, 200 epochs).
+
+    Computation runs in float32 for float32 input and in float64 otherwise; prediction uses
+    the dtype of the fit.  The initial state is zero.  BLAS runs single-threaded inside the
+    fit and the kernels split work in fixed blocks, so a fixed ``random_state`` gives the
+    same bits for any number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy import RNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 10, 2))
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype(int)   # sign of a running sum
+    >>> clf = RNNClassifier(hidden_layer_sizes=(16,), max_iter=150, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.005, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 clip_norm=5.0, bptt_steps=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, clip_norm=clip_norm, bptt_steps=bptt_steps)
+
+    def _validate_y(self, y, n_samples, first_pass, incremental, classes):
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+        if y.shape[0] != n_samples:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                             f"[{n_samples}, {y.shape[0]}]")
+        check_classification_targets(y)
+        if incremental:
+            if not hasattr(self, "classes_") or first_pass and classes is not None:
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to "
+                                     "partial_fit.")
+                self.classes_ = np.unique(np.asarray(classes))
+            elif classes is not None and not np.array_equal(np.unique(classes),
+                                                             self.classes_):
+                raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on "
+                                 f"the first call to partial_fit, classes_={self.classes_!r}.")
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size:
+                raise ValueError(f"y has labels {unknown!r} not in classes={self.classes_!r}.")
+        elif first_pass or not hasattr(self, "classes_"):
+            self.classes_ = np.unique(y)
+        else:
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size:
+                raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit; {unknown!r} are new.")
+        if self.classes_.shape[0] < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in "
+                             f"the data, but the data contain only one class: "
+                             f"{self.classes_[0]!r}.")
+        codes = np.searchsorted(self.classes_, y)
+        n_classes = self.classes_.shape[0]
+        if n_classes == 2:
+            return codes.astype(np.float64).reshape(-1, 1)
+        Y = np.zeros((n_samples, n_classes))
+        Y[np.arange(n_samples), codes] = 1.0
+        return Y
+
+    @staticmethod
+    def _stratify_labels(Y):
+        return Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
+
+    @staticmethod
+    def _output_loss_grad(Z, Y, w):
+        """Cross-entropy of the logits Z against one-hot (or 0/1) Y, and dloss/dZ."""
+        if Z.shape[1] == 1:
+            # -[y log s(z) + (1 - y) log s(-z)], exact through log_sigmoid
+            per_sample = -(Y * log_sigmoid(Z) + (1 - Y) * log_sigmoid(-Z))[:, 0]
+            P = sigmoid(Z)
+        else:
+            Zs = Z - Z.max(axis=1, keepdims=True)
+            E = np.exp(Zs)
+            S = E.sum(axis=1, keepdims=True)
+            P = E / S
+            per_sample = (np.log(S) - (Zs * Y).sum(axis=1, keepdims=True))[:, 0]
+        dZ = P - Y
+        if w is None:
+            loss = float(per_sample.mean())
+            dZ *= Z.dtype.type(1.0 / Z.shape[0])
+        else:
+            loss = float(np.dot(w, per_sample))
+            dZ *= w[:, None]
+        return loss, dZ
+
+    def _score_internal(self, seq, Y, sample_weight, theta):
+        Z = self._forward(seq, theta)[1]
+        pred = (Z[:, 0] > 0).astype(np.intp) if Z.shape[1] == 1 else Z.argmax(axis=1)
+        true = self._stratify_labels(Y).astype(np.intp)
+        return accuracy_score(true, pred, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to the sequences X and class labels y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
+n_timesteps), or list of arrays of shape (n_timesteps_i, n_features)
+            The input sequences.  A 2-D array holds one univariate sequence per row
+            (``n_features_in_`` is then ``n_timesteps``, as scikit-learn expects); a list of
+            2-D arrays may have different lengths.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; None weights all samples equally.
+
+        Returns
+        -------
+        self : RNNClassifier
+            The fitted estimator.
+        """
+        return self._fit_wrapped(X, y, sample_weight)
+
+    @available_if(_BaseRNN._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y), continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
+n_timesteps), or list of arrays
+            The input sequences, as in :meth:`fit`.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that can appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : RNNClassifier
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, classes=classes)
+
+    def predict(self, X):
+        """Predict the class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
+n_timesteps), or list of arrays
+            The input sequences, as in :meth:`fit` (3-D input may have any number of time
+            steps).
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted class labels.
+        """
+        Z = self._predict_raw(X)
+        codes = (Z[:, 0] > 0).astype(np.intp) if Z.shape[1] == 1 else Z.argmax(axis=1)
+        return self.classes_[codes]
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, computed without rounding to 0 first.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            The input sequences, as in :meth:`predict`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, columns in the order of ``classes_``.
+        """
+        Z = self._predict_raw(X)
+        if Z.shape[1] == 1:
+            return np.hstack([log_sigmoid(-Z), log_sigmoid(Z)])
+        Zs = Z - Z.max(axis=1, keepdims=True)
+        return Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
+
+    def predict_proba(self, X):
+        """Class probabilities of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            The input sequences, as in :meth:`predict`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, columns in the order of ``classes_``; rows sum to 1.
+        """
+        Z = self._predict_raw(X)
+        if Z.shape[1] == 1:
+            return np.hstack([sigmoid(-Z), sigmoid(Z)])
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class RNNRegressor(RegressorMixin, _BaseRNN):
+    """Recurrent neural network regressor (Elman RNN, trained by BPTT).
+
+    The recurrent layers run over each sequence; the last layer's final state goes through a
+    linear output layer trained with the squared error.  Parameters and attributes are those
+    of :class:`RNNClassifier` (with R² instead of accuracy for early stopping), except:
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(32,)
+        Number of hidden units of each recurrent layer.
+    activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        Activation of the recurrent layers.
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        Optimizer, as in RNNClassifier.
+    alpha : float, default=1e-4
+        L2 penalty.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        Schedule of "sgd".
+    learning_rate_init : float, default=0.005
+        Initial learning rate.
+    power_t : float, default=0.5
+        Exponent of "invscaling".
+    max_iter : int, default=200
+        Maximum epochs or iterations.
+    shuffle : bool, default=True
+        Shuffle at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling and the validation split.
+    tol : float, default=1e-4
+        Stopping tolerance.
+    verbose : bool, default=False
+        One line per epoch.
+    warm_start : bool, default=False
+        Continue from the previous solution.
+    momentum : float, default=0.9
+        Momentum of "sgd".
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum.
+    early_stopping : bool, default=False
+        Stop when the R² of a held-out ``validation_fraction`` stops improving.
+    validation_fraction : float, default=0.1
+        Held-out share for early stopping.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    max_fun : int, default=15000
+        Loss evaluations of "lbfgs".
+    clip_norm : float or None, default=5.0
+        Global gradient-norm clipping.
+    bptt_steps : int or None, default=None
+        Truncated BPTT window.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Features per time step (3-D or list input) or columns (2-D input).
+    loss_ : float
+        Half the mean squared error of the last epoch, plus the L2 term.
+    loss_curve_, best_loss_, validation_scores_, best_validation_score_ : see RNNClassifier
+        As in RNNClassifier, scores being R².
+    grad_norm_curve_ : list of float
+        Mean gradient norm before clipping, per epoch.
+    n_iter_, t_, n_layers_ : int
+        As in RNNClassifier.
+    n_outputs_ : int
+        Number of regression targets.
+    coefs_, recurrent_coefs_, intercepts_ : list of ndarray
+        Weights, as in RNNClassifier.
+
+    See Also
+    --------
+    RNNClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : The feed-forward regressor it mirrors.
+
+    Notes
+    -----
+    The loss is ``0.5 * mean((y - y_pred) ** 2)`` over samples and outputs (scikit-learn's
+    MLPRegressor), and the gradient is that of the reported loss.  The targets are not
+    scaled: scale them if they are large.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy import RNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (300, 6, 1))
+    >>> y = X[:, 0, 0] - 0.5 * X[:, -1, 0]    # remember the first step
+    >>> reg = RNNRegressor(hidden_layer_sizes=16, activation="tanh", random_state=0,
+    ...                    max_iter=300).fit(X, y)
+    >>> reg.predict(X[:4]).shape
+    (4,)
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+    """
+
+    def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.005, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 clip_norm=5.0, bptt_steps=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, clip_norm=clip_norm, bptt_steps=bptt_steps)
+
+    def _validate_y(self, y, n_samples, first_pass, incremental, classes):
+        y = check_array(y, ensure_2d=False, dtype=_FLOAT_DTYPES, input_name="y")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y has shape {y.shape}, expected (n_samples,) or "
+                             f"(n_samples, n_outputs).")
+        if y.shape[0] != n_samples:
+            raise ValueError(f"Found input variables with inconsistent numbers of samples: "
+                             f"[{n_samples}, {y.shape[0]}]")
+        if first_pass:
+            self._y_1d = y.ndim == 1
+        Y = y.reshape(n_samples, -1)
+        if not first_pass and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs, but this {type(self).__name__} was "
+                             f"fitted with {self.n_outputs_}.")
+        return Y
+
+    @staticmethod
+    def _stratify_labels(Y):
+        return None
+
+    @staticmethod
+    def _output_loss_grad(Z, Y, w):
+        """Half the mean squared error over samples and outputs, and dloss/dZ."""
+        dZ = Z - Y
+        per_sample = 0.5 * (dZ * dZ).mean(axis=1)
+        if w is None:
+            loss = float(per_sample.mean())
+            dZ *= Z.dtype.type(1.0 / (Z.shape[0] * Z.shape[1]))
+        else:
+            loss = float(np.dot(w, per_sample))
+            dZ *= (w / Z.shape[1])[:, None]
+        return loss, dZ
+
+    def _score_internal(self, seq, Y, sample_weight, theta):
+        Z = self._forward(seq, theta)[1]
+        return r2_score(Y, Z, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to the sequences X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
+n_timesteps), or list of arrays of shape (n_timesteps_i, n_features)
+            The input sequences, as in :meth:`RNNClassifier.fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : RNNRegressor
+            The fitted estimator.
+        """
+        return self._fit_wrapped(X, y, sample_weight)
+
+    @available_if(_BaseRNN._check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            The input sequences, as in :meth:`fit`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : RNNRegressor
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict the targets of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list of arrays
+            The input sequences, as in :meth:`fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions; 1-D when the model was fitted on 1-D y.
+        """
+        Z = self._predict_raw(X)
+        return Z[:, 0].copy() if self._y_1d else Z
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+# --------------------------------------------------------------------------- analysis
+def gradient_flow(estimator, X, y, *, layer=-1):
+    """Mean norm of the loss gradient with respect to each hidden state of a fitted model.
+
+    For every time step ``t`` it returns the mean over the samples of ``||dL_i/dh_t||``,
+    where ``L_i`` is sample ``i``'s own loss (cross-entropy or half squared error, without
+    the L2 term) and ``h_t`` the state of one recurrent layer.  Plotted against ``t`` on a
+    log scale it shows how fast gradients vanish (or explode) going back in time.
+
+    Parameters
+    ----------
+    estimator : RNNClassifier or RNNRegressor
+        A fitted estimator.
+    X : array-like or list of arrays
+        Input sequences, as the estimator's ``predict`` takes them.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
+    layer : int, default=-1
+        Which recurrent layer (the last, which feeds the output, by default).
+
+    Returns
+    -------
+    norms : ndarray of shape (n_timesteps,)
+        Mean gradient norm at each time step; ``norms[-1]`` is at the final state.  Sequences
+        shorter than ``n_timesteps`` contribute their carried final state to the steps
+        after their end (the gradient there is that of the final state).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigcy import RNNClassifier, gradient_flow
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((100, 30, 1))
+    >>> y = (X[:, -1, 0] > 0).astype(int)
+    >>> clf = RNNClassifier(hidden_layer_sizes=8, max_iter=20, random_state=0).fit(X, y)
+    >>> norms = gradient_flow(clf, X, y)
+    >>> norms.shape
+    (30,)
+    >>> bool(norms[0] < 1e-3 * norms[-1])    # sigmoid: vanished 30 steps back
+    True
+    """
+    check_is_fitted(estimator, "_theta")
+    seq = estimator._validate_X(X, reset=False)
+    Y = estimator._validate_y(y, len(seq), False, False, None).astype(estimator._theta.dtype)
+    n_rec = estimator.n_layers_ - 1
+    if not -n_rec <= layer < n_rec:
+        raise ValueError(f"layer={layer} is out of range for {n_rec} recurrent layer(s).")
+    layer %= n_rec
+    theta = estimator._theta
+    W_in, W_rec, _ = estimator._views(theta)
+    with _single_threaded_blas():
+        states, Z = estimator._forward(seq, theta)
+        _, dZ = estimator._output_loss_grad(Z, Y, None)
+        dZ *= Z.shape[0]           # per-sample losses, not their mean
+        dH = np.zeros_like(states[-1])
+        dH[:, -1] = dZ @ W_in[-1].T
+        for i in reversed(range(layer + 1, n_rec)):
+            dH = elman_backward(states[i - 1], states[i], dH, W_in[i], W_rec[i],
+                                activation=estimator.activation, lengths=seq.lengths,
+                                bptt_steps=estimator.bptt_steps)[0]
+    # The gradient at every state of the chosen layer, step by step (analysis, not a hot
+    # loop): g_t = dH_t + [dA_{t+1} @ W_rec^T], dA_t = g_t * act'(H_t).
+    H = states[layer]
+    n, T, _ = H.shape
+    lengths = np.full(n, T) if seq.lengths is None else seq.lengths
+    act = estimator.activation
+    Wt = W_rec[layer].T
+    norms = np.empty((n, T))
+    carry = np.zeros_like(dH[:, 0])
+    for t in reversed(range(T)):
+        g = dH[:, t] + carry
+        norms[:, t] = np.linalg.norm(g, axis=1)
+        h = H[:, t]
+        d = h * (1 - h) if act == "sigmoid" else (1 - h * h if act == "tanh" else (h > 0))
+        real = (t < lengths)[:, None]
+        # a carried copy (t >= length) passes its gradient on to the previous step unchanged
+        carry = np.where(real, (g * d) @ Wt, g)
+        if estimator.bptt_steps is not None and t % estimator.bptt_steps == 0:
+            carry = np.zeros_like(carry)
+    return norms.mean(axis=0)

@@ -1,0 +1,538 @@
+"""RNNClassifier, RNNRegressor and gradient_flow.
+
+Reference values come from the slow numpy RNN in ``_rnn_reference.py`` (forward pass of a
+fitted model, written independently of the compiled kernels), from central finite
+differences of the loss, and from scikit-learn's own estimator checks.
+"""
+import importlib.util
+import io
+import pathlib
+import pickle
+import warnings
+from contextlib import redirect_stdout
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+import sigcy
+import sigcy._estimators as est_module
+from sigcy import RNNClassifier, RNNRegressor, gradient_flow
+
+# --import-mode=importlib: tests/ is not on sys.path, load the reference by its path.
+_spec = importlib.util.spec_from_file_location(
+    "_sigcy_rnn_reference_est", pathlib.Path(__file__).with_name("_rnn_reference.py"))
+_ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ref)
+ref_forward = _ref.forward
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu"]
+no_convergence_warning = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+# ----------------------------------------------------------------------------- scikit-learn
+# No expected failures: both estimators pass every check, including the sample-weight
+# equivalence checks (the loss is a weighted mean, as in MLPClassifier).
+@no_convergence_warning
+@parametrize_with_checks([RNNClassifier(random_state=0), RNNRegressor(random_state=0)])
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def _toy_classification(n=120, T=6, F=2, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, T, F)).astype(dtype)
+    y = np.where(X[:, :, 0].sum(axis=1) > 0, "pos", "neg")
+    return X, y
+
+
+def _toy_regression(n=120, T=6, F=2, seed=0, n_outputs=None):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, T, F))
+    y = X[:, 0, 0] - 0.5 * X[:, -1, -1]
+    if n_outputs is not None:
+        y = np.column_stack([y * (k + 1) for k in range(n_outputs)])
+    return X, y
+
+
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8) / 16.0
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+@no_convergence_warning
+def test_default_classifier_learns_digits_sequences():
+    # the issue's quality bar: the default model, digits as 8 steps of 8 features
+    X_train, X_test, y_train, y_test = _digits()
+    clf = RNNClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.96
+
+
+# ----------------------------------------------------------------------------- the model
+def _reference_logits(est, X, lengths=None):
+    """Output pre-activations of a fitted estimator by the slow numpy RNN."""
+    h = np.asarray(X, dtype=np.float64)
+    n_rec = est.n_layers_ - 1
+    for i in range(n_rec):
+        h, _ = ref_forward(h, est.coefs_[i].astype(np.float64),
+                           est.recurrent_coefs_[i].astype(np.float64),
+                           est.intercepts_[i].astype(np.float64),
+                           activation=est.activation, lengths=lengths)
+    return h[:, -1] @ est.coefs_[-1] + est.intercepts_[-1]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@no_convergence_warning
+def test_classifier_matches_reference_forward(activation):
+    X, y = _toy_classification()
+    y[:30] = "zero"                              # three classes: softmax
+    clf = RNNClassifier(hidden_layer_sizes=(5, 4), activation=activation, max_iter=5,
+                        random_state=0).fit(X, y)
+    Z = _reference_logits(clf, X)
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    assert_allclose(clf.predict_proba(X), P, rtol=1e-10, atol=1e-12)
+    assert_allclose(np.exp(clf.predict_log_proba(X)), P, rtol=1e-10, atol=1e-12)
+    assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+
+
+@no_convergence_warning
+def test_binary_classifier_probabilities_and_log_probabilities():
+    X, y = _toy_classification()
+    clf = RNNClassifier(hidden_layer_sizes=4, max_iter=5, random_state=0).fit(X, y)
+    assert clf.n_outputs_ == 1
+    z = _reference_logits(clf, X)[:, 0]
+    p = 1 / (1 + np.exp(-z))
+    proba = clf.predict_proba(X)
+    assert_allclose(proba[:, 1], p, rtol=1e-10)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-15)
+    # log-probabilities do not go through a rounded probability: finite even where the
+    # probability itself rounds to 0
+    clf.coefs_[-1][...] *= 1e4
+    logp = clf.predict_log_proba(X)
+    assert np.all(np.isfinite(logp))
+    assert np.min(logp) < -800
+
+
+@no_convergence_warning
+def test_regressor_matches_reference_and_shapes():
+    X, y = _toy_regression(n_outputs=3)
+    reg = RNNRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (120, 3)
+    assert_allclose(reg.predict(X), _reference_logits(reg, X), rtol=1e-10, atol=1e-12)
+    X, y = _toy_regression()
+    reg = RNNRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (120,)
+    reg2 = clone(reg).fit(X, y.reshape(-1, 1))
+    assert reg2.predict(X).shape == (120, 1)
+
+
+def _finite_difference_check(est, X, y, sample_weight=None, lengths=None):
+    seq = est_module._Sequences(np.ascontiguousarray(X, dtype=np.float64), lengths)
+    Y = est._validate_y(y, len(seq), False, False, None).astype(np.float64)
+    theta = est._theta.copy()
+    loss, grad = est._loss_grad(seq, Y, sample_weight, theta)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(theta.size, size=min(40, theta.size), replace=False)
+    h = 1e-4
+    for k in idx:
+        vals = []
+        for step in (-2, -1, 1, 2):
+            t = theta.copy()
+            t[k] += step * h
+            vals.append(est._loss_grad(seq, Y, sample_weight, t)[0])
+        fd = (vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * h)
+        assert_allclose(grad[k], fd, rtol=1e-5, atol=1e-9, err_msg=f"parameter {k}")
+    return loss
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("Estimator", [RNNClassifier, RNNRegressor])
+@no_convergence_warning
+def test_gradient_matches_finite_differences(Estimator, activation):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((9, 5, 3))
+    lengths = np.array([5, 1, 3, 5, 2, 4, 5, 5, 3])
+    if Estimator is RNNClassifier:
+        y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    else:
+        y = rng.standard_normal((9, 2))
+    est = Estimator(hidden_layer_sizes=(4, 3), activation=activation, alpha=0.3,
+                    max_iter=2, random_state=0).fit(X, y)
+    _finite_difference_check(est, X, y)
+    _finite_difference_check(est, X, y, lengths=lengths,
+                             sample_weight=rng.uniform(0.1, 3, 9))
+
+
+def test_binary_gradient_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((8, 4, 2))
+    y = np.array([0, 1] * 4)
+    est = RNNClassifier(hidden_layer_sizes=3, solver="lbfgs", max_iter=3,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    _finite_difference_check(est, X, y)
+
+
+# ----------------------------------------------------------------------------- input forms
+@no_convergence_warning
+def test_2d_input_is_one_univariate_sequence_per_row():
+    X, y = _toy_classification(F=1)
+    a = RNNClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(X[:, :, 0], y)
+    b = RNNClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(X, y)
+    assert a.n_features_in_ == X.shape[1]
+    assert b.n_features_in_ == 1
+    assert_array_equal(a._theta, b._theta)
+    assert_array_equal(a.predict_proba(X[:, :, 0]), b.predict_proba(X))
+    with pytest.raises(ValueError, match="fitted on 2-D input"):
+        a.predict(X)
+    with pytest.raises(ValueError, match="fitted on 3-D sequences"):
+        b.predict(X[:, :, 0])
+
+
+@no_convergence_warning
+def test_ragged_list_matches_each_sequence_alone():
+    rng = np.random.default_rng(3)
+    seqs = [rng.standard_normal((T, 2)) for T in (3, 7, 1, 5, 7, 2)] * 5
+    y = np.array([int(s[:, 0].sum() > 0) for s in seqs])
+    clf = RNNClassifier(hidden_layer_sizes=(5, 3), max_iter=5, random_state=0).fit(seqs, y)
+    assert clf.n_features_in_ == 2
+    proba = clf.predict_proba(seqs)
+    for i in (0, 1, 2, 3):
+        assert_allclose(proba[i], clf.predict_proba(seqs[i][None])[0], rtol=1e-12)
+    # predict takes any number of time steps
+    assert clf.predict(rng.standard_normal((4, 11, 2))).shape == (4,)
+
+
+@no_convergence_warning
+def test_float32_input_is_computed_in_float32():
+    X, y = _toy_classification(dtype=np.float32)
+    clf = RNNClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(X, y)
+    assert clf._theta.dtype == np.float32
+    assert clf.coefs_[0].dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float32
+    clf64 = RNNClassifier(hidden_layer_sizes=4, max_iter=3, random_state=0).fit(
+        X.astype(np.int64), y)
+    assert clf64._theta.dtype == np.float64
+
+
+@no_convergence_warning
+def test_input_is_not_modified():
+    X, y = _toy_classification()
+    X_copy, y_copy = X.copy(), y.copy()
+    sw = np.ones(len(y))
+    RNNClassifier(hidden_layer_sizes=3, max_iter=2).fit(X, y, sample_weight=sw)
+    assert_array_equal(X, X_copy)
+    assert_array_equal(y, y_copy)
+    assert_array_equal(sw, 1.0)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros(10), "Expected 2D array"),
+        (np.zeros((10, 2, 2, 2)), "expected a 2-D array"),
+        (np.zeros((10, 0, 2)), "zero time steps"),
+        (np.zeros((10, 0)), "0 feature"),
+        (np.zeros((0, 3, 2)), "0 sample"),
+        (np.full((10, 3, 2), np.nan), "NaN"),
+        (np.full((10, 3), np.inf), "infinity"),
+        ([np.zeros((3, 2)), np.zeros((0, 2))] * 5, r"X\[1\] is an empty sequence"),
+        ([np.zeros((3, 2)), np.zeros((2, 3))] * 5, "different numbers of features"),
+    ],
+)
+def test_bad_X(X, match):
+    y = np.arange(len(X)) % 2
+    with pytest.raises(ValueError, match=match):
+        RNNClassifier(max_iter=1).fit(X, y)
+
+
+def test_bad_y():
+    X = np.zeros((10, 3, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        RNNRegressor(max_iter=1).fit(X, np.full(10, np.nan))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        RNNRegressor(max_iter=1).fit(X, np.zeros(9))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        RNNClassifier(max_iter=1).fit(X, np.linspace(0, 1, 10))
+    with pytest.raises(ValueError, match="only one class"):
+        RNNClassifier(max_iter=1).fit(X, np.zeros(10))
+    with pytest.raises(ValueError, match="requires y"):
+        RNNClassifier(max_iter=1).fit(X, None)
+
+
+@no_convergence_warning
+def test_feature_mismatch_message_and_not_fitted():
+    X, y = _toy_classification(F=2)
+    with pytest.raises(NotFittedError):
+        RNNClassifier().predict(X)
+    clf = RNNClassifier(hidden_layer_sizes=3, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but RNNClassifier is expecting 2 "
+                                         "features as input."):
+        clf.predict(np.zeros((4, 5, 3)))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"activation": "softsign"}, "activation"),
+    ({"solver": "newton"}, "solver"),
+    ({"clip_norm": 0}, "clip_norm"),
+    ({"bptt_steps": 0}, "bptt_steps"),
+    ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes"),
+    ({"learning_rate_init": -1}, "learning_rate_init"),
+])
+def test_bad_parameters(params, match):
+    X, y = _toy_classification()
+    with pytest.raises(ValueError, match=match):
+        RNNClassifier(**params).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_solvers_learn(solver, activation):
+    X, y = _toy_regression(n=200, T=5, F=1)
+    # four mini-batches an epoch: with one, ten noisy epochs are only ten steps
+    reg = RNNRegressor(hidden_layer_sizes=16, activation=activation, solver=solver,
+                       batch_size=50, max_iter=400, random_state=0, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.score(X, y) > 0.8, reg.score(X, y)
+    assert len(reg.loss_curve_) == len(reg.grad_norm_curve_) > 0
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+@no_convergence_warning
+def test_sgd_schedules(learning_rate):
+    X, y = _toy_regression()
+    reg = RNNRegressor(hidden_layer_sizes=4, solver="sgd", learning_rate=learning_rate,
+                       max_iter=30, random_state=0, n_iter_no_change=2).fit(X, y)
+    assert np.isfinite(reg.loss_)
+    if learning_rate == "invscaling":
+        assert reg._optimizer.learning_rate == pytest.approx(0.005 / (reg.t_ + 1) ** 0.5)
+    if learning_rate == "adaptive" and reg.n_iter_ < 30:
+        assert reg._optimizer.learning_rate <= 1e-6
+
+
+def test_convergence_warning_and_stopping():
+    X, y = _toy_regression()
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        RNNRegressor(hidden_layer_sizes=3, max_iter=2, random_state=0).fit(X, y)
+    reg = RNNRegressor(hidden_layer_sizes=3, max_iter=500, tol=10.0, n_iter_no_change=3,
+                       random_state=0).fit(X, y)
+    # the first epoch sets best_loss_; then n_iter_no_change + 1 epochs without a gain
+    assert reg.n_iter_ == 5
+
+
+@no_convergence_warning
+def test_early_stopping_keeps_best_weights():
+    X, y = _toy_classification(n=200)
+    clf = RNNClassifier(hidden_layer_sizes=4, early_stopping=True, max_iter=30,
+                        random_state=0).fit(X, y)
+    assert clf.best_loss_ is None
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    reg = RNNRegressor(max_iter=3).fit(*_toy_regression())
+    assert reg.validation_scores_ is None and reg.best_validation_score_ is None
+
+
+@no_convergence_warning
+def test_partial_fit_and_warm_start():
+    X, y = _toy_classification()
+    clf = RNNClassifier(hidden_layer_sizes=4, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X, y, classes=["neg", "pos"])
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 2 and clf.t_ == 2 * len(X)
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, np.where(y == "pos", "other", y))
+    # partial_fit twice == two epochs of fit, same shuffling
+    full = RNNClassifier(hidden_layer_sizes=4, random_state=0, max_iter=2).fit(X, y)
+    assert_array_equal(full._theta, clf._theta)
+    assert not hasattr(RNNClassifier(solver="lbfgs"), "partial_fit")
+    # warm start continues from the fitted weights
+    warm = RNNClassifier(hidden_layer_sizes=4, random_state=0, max_iter=1, warm_start=True)
+    warm.fit(X, y)
+    warm.fit(X, y)
+    assert_array_equal(full._theta, warm._theta)
+
+
+def test_same_bits_whatever_the_thread_count():
+    # big enough for the kernels to split work over OpenMP threads
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 20, 3))
+    y = (X[:, :, 0].mean(axis=1) > 0).astype(int)
+    results = []
+    for n in (1, 2, 3):
+        with threadpool_limits(limits=n):
+            clf = RNNClassifier(hidden_layer_sizes=(64,), max_iter=2, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y)
+            results.append((clf._theta.copy(), clf.predict_proba(X)))
+    for theta, proba in results[1:]:
+        assert_array_equal(theta, results[0][0])
+        assert_array_equal(proba, results[0][1])
+
+
+def test_verbose_prints_one_line_per_epoch():
+    X, y = _toy_classification()
+    out = io.StringIO()
+    with redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RNNClassifier(hidden_layer_sizes=3, max_iter=4, verbose=True, early_stopping=True,
+                      n_iter_no_change=100).fit(X, y)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    for k, line in enumerate(lines, start=1):
+        assert line.startswith(f"Epoch {k}: loss = ")
+        assert "validation score = " in line and "grad norm = " in line
+        assert line.endswith(" s")
+
+
+def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch):
+    X, y = _toy_classification()
+    clf = RNNClassifier(hidden_layer_sizes=3, max_iter=50, batch_size=40, random_state=0)
+    calls = {"n": 0}
+    real_backward = est_module.elman_backward
+
+    def interrupting_backward(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            calls["theta"] = clf._theta.copy()
+            raise KeyboardInterrupt
+        return real_backward(*args, **kwargs)
+
+    monkeypatch.setattr(est_module, "elman_backward", interrupting_backward)
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    assert_array_equal(clf._theta, calls["theta"])
+    assert clf.n_iter_ == 1                     # 3 steps per epoch: one epoch completed
+    assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+def test_divergence_raises_and_keeps_finite_weights():
+    rng = np.random.default_rng(0)
+    X = 1e6 * rng.standard_normal((50, 10, 2))
+    y = 1e6 * rng.standard_normal(50)
+    reg = RNNRegressor(hidden_layer_sizes=8, activation="relu", solver="sgd",
+                       learning_rate_init=10.0, clip_norm=None, max_iter=50, random_state=0)
+    with pytest.raises(ValueError, match="diverged.*learning_rate_init.*clip_norm"):
+        reg.fit(X, y)
+    assert np.all(np.isfinite(reg._theta))
+    assert np.all(np.isfinite(reg.predict(X[:, :3] * 1e-6)))
+
+
+@no_convergence_warning
+def test_clip_norm_bounds_the_step():
+    X, y = _toy_regression()
+    y = 1e3 * y
+    reg = RNNRegressor(hidden_layer_sizes=4, solver="sgd", momentum=0, clip_norm=0.5,
+                       learning_rate_init=0.1, batch_size=len(X), max_iter=1,
+                       shuffle=False, random_state=0)
+    reg.fit(X, y)
+    start = clone(reg).set_params(max_iter=1)
+    start._random_state = np.random.RandomState(0)
+    start._initialize(2, 1, np.float64)
+    # one SGD step of a clipped gradient moves the weights by lr * clip_norm
+    assert np.linalg.norm(reg._theta - start._theta) == pytest.approx(0.1 * 0.5, rel=1e-6)
+    assert reg.grad_norm_curve_[0] > 0.5         # recorded before clipping
+
+
+# ----------------------------------------------------------------------------- ecosystem
+@no_convergence_warning
+def test_pipeline_gridsearch_cross_val_pickle_joblib(tmp_path):
+    X, y = _toy_classification(n=90, T=5, F=1)
+    X2 = X[:, :, 0]                             # 2-D: scaled per column by StandardScaler
+    pipe = make_pipeline(StandardScaler(), RNNClassifier(hidden_layer_sizes=4, max_iter=20,
+                                                         random_state=0))
+    pipe.fit(X2, y)
+    assert pipe.score(X2, y) > 0.5
+    search = GridSearchCV(RNNClassifier(max_iter=10, random_state=0),
+                          {"hidden_layer_sizes": [(3,), (5,)]}, cv=3, n_jobs=2).fit(X, y)
+    assert search.best_params_["hidden_layer_sizes"] in [(3,), (5,)]
+    scores = cross_val_score(RNNRegressor(max_iter=10, random_state=0), *_toy_regression(),
+                             cv=3)
+    assert scores.shape == (3,)
+    clf = search.best_estimator_
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict(X), clf.predict(X))
+    # coefs_ are views of the fitted parameters, also after unpickling
+    restored.coefs_[-1][...] = 0
+    restored.intercepts_[-1][...] = 0
+    assert_allclose(restored.predict_proba(X), 1.0 / len(restored.classes_))
+
+
+# ----------------------------------------------------------------------------- gradient flow
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@no_convergence_warning
+def test_gradient_flow_matches_finite_differences(activation):
+    # dL_i/dh_t is the gradient of the loss of the same model restarted at t+1 from h0=h_t:
+    # a finite-difference reference through the slow numpy RNN.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 5, 2))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    clf = RNNClassifier(hidden_layer_sizes=3, activation=activation, max_iter=5,
+                        random_state=0).fit(X, y)
+    W_in, W_rec, b = clf.coefs_[0], clf.recurrent_coefs_[0], clf.intercepts_[0]
+    W_out, b_out = clf.coefs_[1], clf.intercepts_[1]
+    H, _ = ref_forward(X, W_in, W_rec, b, activation=activation)
+
+    def loss(i, t, h):
+        if t + 1 < X.shape[1]:
+            h = ref_forward(X[i:i + 1], W_in, W_rec, b, h0=h[None], activation=activation,
+                            t_start=t + 1)[0][0, -1]
+        z = h @ W_out + b_out
+        return np.log(np.exp(z - z.max()).sum()) + z.max() - z[y[i]]
+
+    expected = np.zeros(X.shape[1])
+    eps = 1e-6
+    for t in range(X.shape[1]):
+        for i in range(X.shape[0]):
+            g = np.zeros(3)
+            for k in range(3):
+                e = np.zeros(3)
+                e[k] = eps
+                g[k] = (loss(i, t, H[i, t] + e) - loss(i, t, H[i, t] - e)) / (2 * eps)
+            expected[t] += np.linalg.norm(g) / X.shape[0]
+    assert_allclose(gradient_flow(clf, X, y), expected, rtol=1e-6, atol=1e-12)
+
+
+@no_convergence_warning
+def test_gradient_flow_vanishes_faster_with_sigmoid():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 40, 1))
+    y = (X[:, -1, 0] > 0).astype(int)
+    ratio = {}
+    for activation in ("sigmoid", "tanh"):
+        clf = RNNClassifier(hidden_layer_sizes=8, activation=activation, max_iter=5,
+                            random_state=0).fit(X, y)
+        norms = gradient_flow(clf, X, y)
+        assert norms.shape == (40,)
+        ratio[activation] = norms[0] / norms[-1]
+    assert ratio["sigmoid"] < ratio["tanh"]
+    with pytest.raises(ValueError, match="out of range"):
+        gradient_flow(clf, X, y, layer=1)
+
+
+def test_public_api():
+    assert sigcy.RNNClassifier is RNNClassifier
+    assert sigcy.RNNRegressor is RNNRegressor
+    assert sigcy.gradient_flow is gradient_flow
