@@ -1,8 +1,12 @@
-"""``python -m sigcy``: sigcy's kernels against scipy.special.expit on a built-in sample.
+"""``sigcy`` / ``python -m sigcy``: sigcy's main job.
 
-Until the recurrent estimators land, the main job demonstrates the kernels: their accuracy
-(in ULP, against an extended-precision reference) and their speed (ns per element, median
-of repeated runs) beside ``scipy.special.expit`` and the plain numpy formula.
+``sigcy`` (or ``sigcy fit``) fits an RNNClassifier on the digits as sequences (each 8x8
+image read as 8 time steps of 8 pixels, scikit-learn's embedded copy of the UCI digits),
+showing progress, and reports the test accuracy and the fit time.
+
+``sigcy kernels`` demonstrates the kernels: their accuracy (in ULP, against an
+extended-precision reference) and their speed (ns per element, median of repeated runs)
+beside ``scipy.special.expit`` and the plain numpy formula, on a built-in sample.
 """
 import argparse
 import sys
@@ -60,31 +64,73 @@ def _time_ns_per_element(func, x, repeat):
     return float(np.median(times)) / x.size * 1e9
 
 
-def main(argv=None):
-    """Run the kernel demonstration and print a report.
+def load_digits_sequences(test_size=0.25, random_state=0):
+    """The digits as sequences, split 75/25 (stratified): X_train, X_test, y_train, y_test.
 
-    Parameters
-    ----------
-    argv : list of str, optional
-        Command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        The exit status, 0 on success.
-
-    Examples
-    --------
-    >>> from sigcy.__main__ import main
-    >>> main(["--size", "20000", "--repeat", "1"])  # doctest: +SKIP
-    0
+    Each 8x8 image becomes 8 time steps of 8 features (its rows), divided by 16.
     """
-    parser = argparse.ArgumentParser(prog="python -m sigcy", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2_000_000,
-                        help="elements per timing run (default: 2e6)")
-    parser.add_argument("--repeat", type=int, default=7, help="timing repeats (median)")
-    args = parser.parse_args(argv)
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8) / 16.0
+    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
+
+
+class _EveryNthEpoch:
+    """A stdout filter keeping one "Epoch k: ..." line in n (and every other line)."""
+
+    def __init__(self, stream, n):
+        self.stream, self.n, self.buffer, self.last = stream, n, "", None
+
+    def write(self, text):
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            if line.startswith("Epoch "):
+                self.last = line
+                if int(line.split()[1].rstrip(":")) % self.n:
+                    continue
+            self.stream.write("  " + line + "\n")
+            self.stream.flush()
+
+    def flush(self):
+        self.stream.flush()
+
+
+def fit_digits(args):
+    """The default job: fit an RNNClassifier on the digits sequences and report."""
+    import contextlib
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sigcy import RNNClassifier
+
+    X_train, X_test, y_train, y_test = load_digits_sequences()
+    clf = RNNClassifier(hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
+                        max_iter=args.max_iter, random_state=args.random_state, verbose=True)
+    print(f"Digits as sequences: {X_train.shape[0]} training and {X_test.shape[0]} test "
+          f"sequences of {X_train.shape[1]} steps x {X_train.shape[2]} features, 10 classes")
+    print(f"Fitting {clf!r}")
+    print(f"(progress every {args.every} epochs)")
+    filt = _EveryNthEpoch(sys.stdout, args.every)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(filt), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    if filt.last is not None and int(filt.last.split()[1].rstrip(":")) % args.every:
+        print("  " + filt.last)
+    accuracy = clf.score(X_test, y_test)
+    print(f"Epochs: {clf.n_iter_}, fit time: {seconds:.2f} s "
+          f"({1e3 * seconds / clf.n_iter_:.1f} ms per epoch)")
+    print(f"Test accuracy: {100 * accuracy:.2f} %")
+    return 0
+
+
+def kernels(args):
+    """Accuracy and speed of the kernels against scipy.special.expit."""
     import scipy.special
 
     import sigcy
@@ -130,6 +176,50 @@ def main(argv=None):
             base = t if base is None else base
             print(f"{np.dtype(dtype).name:8s} {name:30s} {t:8.2f} {base / t:8.2f}x")
     return 0
+
+
+def main(argv=None):
+    """Run the main job (``fit``, the default) or the kernel demonstration (``kernels``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status, 0 on success.
+
+    Examples
+    --------
+    >>> from sigcy.__main__ import main
+    >>> main(["fit", "--max-iter", "3"])  # doctest: +SKIP
+    0
+    >>> main(["kernels", "--size", "20000", "--repeat", "1"])  # doctest: +SKIP
+    0
+    """
+    parser = argparse.ArgumentParser(prog="sigcy", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    p_fit = sub.add_parser("fit", help="fit RNNClassifier on the digits sequences (default)")
+    p_fit.add_argument("--hidden", type=int, nargs="+", default=[32],
+                       help="hidden units per recurrent layer (default: 32)")
+    p_fit.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu"])
+    p_fit.add_argument("--max-iter", type=int, default=200, help="epochs (default: 200)")
+    p_fit.add_argument("--random-state", type=int, default=0)
+    p_fit.add_argument("--every", type=int, default=10,
+                       help="print every N-th epoch (default: 10)")
+    p_fit.set_defaults(func=fit_digits)
+    p_k = sub.add_parser("kernels", help="the kernels' accuracy and speed against expit")
+    p_k.add_argument("--size", type=int, default=2_000_000,
+                     help="elements per timing run (default: 2e6)")
+    p_k.add_argument("--repeat", type=int, default=7, help="timing repeats (median)")
+    p_k.set_defaults(func=kernels)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("fit", "kernels", "-h", "--help"):
+        argv = ["fit"] + argv          # the default job
+    args = parser.parse_args(argv)
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,12 @@ PUBLIC = {
     "sigmoid_derivative": sigcy.sigmoid_derivative,
     "log_sigmoid": sigcy.log_sigmoid,
     "build_info": _build_info.build_info,
+    "gradient_flow": sigcy.gradient_flow,
+    "RNNClassifier": sigcy.RNNClassifier,
+    "RNNRegressor": sigcy.RNNRegressor,
 }
+ESTIMATOR_METHODS = ["fit", "partial_fit", "predict", "predict_proba", "predict_log_proba",
+                     "score"]
 
 
 def run_doctest(text, name):
@@ -30,11 +35,24 @@ def run_doctest(text, name):
 def test_public_docstring_examples(name):
     obj = PUBLIC[name]
     doc = obj.__doc__
-    for section in ("Parameters", "Returns", "Examples"):
+    sections = ("Parameters", "Returns", "Examples")
+    if isinstance(obj, type):
+        sections = ("Parameters", "Attributes", "Examples")
+    for section in sections:
         if name == "build_info" and section == "Parameters":
             continue
         assert section in doc, f"{name} docstring lacks {section}"
     run_doctest(doc, name)
+
+
+@pytest.mark.parametrize("cls", [sigcy.RNNClassifier, sigcy.RNNRegressor])
+def test_estimator_methods_are_documented(cls):
+    for method in ESTIMATOR_METHODS:
+        func = getattr(cls, method, None)
+        if func is None:
+            continue
+        for section in ("Parameters", "Returns"):
+            assert section in (func.__doc__ or ""), f"{cls.__name__}.{method} lacks {section}"
 
 
 def test_readme_examples():

@@ -7,8 +7,20 @@ import pytest
 from sigcy.__main__ import builtin_sample, main
 
 
-def test_main_job_reports_accuracy_and_speed(capsys):
-    assert main(["--size", "20000", "--repeat", "1"]) == 0
+def test_default_job_fits_digits_and_reports(capsys):
+    assert main(["--max-iter", "12", "--every", "5"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  Epoch 5: loss = ", out, re.M)
+    assert re.search(r"^  Epoch 10: loss = ", out, re.M)
+    assert re.search(r"^  Epoch 12: loss = ", out, re.M)       # the last one always
+    assert not re.search(r"^  Epoch 3:", out, re.M)
+    assert "Epochs: 12, fit time: " in out
+    accuracy = float(re.search(r"Test accuracy: ([\d.]+) %", out).group(1))
+    assert 50 < accuracy <= 100
+
+
+def test_kernel_job_reports_accuracy_and_speed(capsys):
+    assert main(["kernels", "--size", "20000", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "Accuracy of sigmoid" in out and "ns per element" in out
     if np.finfo(np.longdouble).nmant <= 52:
