@@ -245,8 +245,9 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
         def add(name, layer, shape):
             nonlocal offset
-            layout.append((name, layer, shape, offset))
-            offset += int(np.prod(shape))
+            size = int(np.prod(shape))
+            layout.append((name, layer, shape, offset, offset + size))
+            offset += size
 
         prev = n_in
         for i, h in enumerate(hidden):
@@ -260,12 +261,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     def _views(self, flat):
         """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta."""
-        n_layers = len(self._hidden_sizes_) + 1
-        W_in, W_rec, b = [None] * n_layers, [None] * (n_layers - 1), [None] * n_layers
-        for name, layer, shape, offset in self._layout:
-            view = flat[offset: offset + int(np.prod(shape))].reshape(shape)
-            {"W_in": W_in, "W_rec": W_rec, "b": b}[name][layer] = view
-        return W_in, W_rec, b
+        n_layers = self.n_layers_
+        views = {"W_in": [None] * n_layers, "W_rec": [None] * (n_layers - 1),
+                 "b": [None] * n_layers}
+        for name, layer, shape, start, stop in self._layout:
+            views[name][layer] = flat[start:stop].reshape(shape)
+        return views["W_in"], views["W_rec"], views["b"]
 
     def _initialize(self, n_in, n_outputs, dtype):
         rng = self._random_state
