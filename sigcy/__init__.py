@@ -10,6 +10,8 @@ rnn
     Elman recurrent layers: ``sigcy.rnn.elman_forward``, ``sigcy.rnn.elman_backward``.
 RNNClassifier, RNNRegressor
     scikit-learn estimators on those layers.
+datasets
+    The adding and temporal-order problems, the digits as sequences.
 gradient_flow
     The gradient norm at each time step of a fitted estimator (vanishing gradients).
 """
@@ -17,8 +19,8 @@ __version__ = "0.1.0"
 
 from sigcy._build_info import build_info
 from sigcy._ufuncs import log_sigmoid, sigmoid, sigmoid_derivative
-from sigcy import rnn
+from sigcy import datasets, rnn
 from sigcy._estimators import RNNClassifier, RNNRegressor, gradient_flow
 
-__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn",
+__all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn", "datasets",
            "RNNClassifier", "RNNRegressor", "gradient_flow", "__version__"]

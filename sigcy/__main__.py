@@ -64,16 +64,13 @@ def _time_ns_per_element(func, x, repeat):
     return float(np.median(times)) / x.size * 1e9
 
 
-def load_digits_sequences(test_size=0.25, random_state=0):
-    """The digits as sequences, split 75/25 (stratified): X_train, X_test, y_train, y_test.
-
-    Each 8x8 image becomes 8 time steps of 8 features (its rows), divided by 16.
-    """
-    from sklearn.datasets import load_digits
+def digits_split(test_size=0.25, random_state=0):
+    """The digits sequences split 75/25 (stratified): X_train, X_test, y_train, y_test."""
     from sklearn.model_selection import train_test_split
 
-    X, y = load_digits(return_X_y=True)
-    X = X.reshape(-1, 8, 8) / 16.0
+    from sigcy.datasets import load_digits_sequences
+
+    X, y = load_digits_sequences(return_X_y=True)
     return train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
 
 
@@ -107,7 +104,7 @@ def fit_digits(args):
 
     from sigcy import RNNClassifier
 
-    X_train, X_test, y_train, y_test = load_digits_sequences()
+    X_train, X_test, y_train, y_test = digits_split()
     clf = RNNClassifier(hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
                         max_iter=args.max_iter, random_state=args.random_state, verbose=True)
     print(f"Digits as sequences: {X_train.shape[0]} training and {X_test.shape[0]} test "

@@ -16,6 +16,9 @@ PUBLIC = {
     "gradient_flow": sigcy.gradient_flow,
     "RNNClassifier": sigcy.RNNClassifier,
     "RNNRegressor": sigcy.RNNRegressor,
+    "make_adding_problem": sigcy.datasets.make_adding_problem,
+    "make_temporal_order": sigcy.datasets.make_temporal_order,
+    "load_digits_sequences": sigcy.datasets.load_digits_sequences,
 }
 ESTIMATOR_METHODS = ["fit", "partial_fit", "predict", "predict_proba", "predict_log_proba",
                      "score"]
