@@ -3,33 +3,40 @@
 Design
 ------
 - Python (``sigcy/rnn.py``): validation, casting to one dtype, C-contiguous copies, allocation
-  of every output and scratch array, block sizes and the thread count.  Nothing here
-  allocates, raises or touches a Python object; the time loops run without the GIL.
-- GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), single-threaded (the Python layer limits
-  BLAS to one thread).  BLAS is column-major; a row-major product ``C = op(A) op(B)`` is
-  computed as the column-major ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).  Time slices
-  ``H[i0:i1, t]`` of a C-contiguous ``(n_samples, n_timesteps, n_hidden)`` array are matrices
-  with leading dimension ``n_timesteps * n_hidden``: no copy, no transposed layout.
-- Parallelism and reproducibility: the samples are cut into fixed blocks of ``row_block``
-  samples (chosen in Python from the sizes, never from the thread count).  Each block is an
-  independent recurrence, run by one thread from t = 0 to the end (forward) or back
-  (backward) with no synchronization between steps:
+  of every output and scratch array, block sizes and the thread count.  Here only the packed
+  copies of the weight matrices are allocated (``_Packed``, before the loops); the time loops
+  run without the GIL and touch no Python object.
+- Time-loop GEMMs (input projection, one product with W_rec or W_rec^T per step, ``dX``):
+  sigcy's own register-blocked kernel (``src/sigcy_gemm.h``, AVX-512 or portable C) on the
+  weight matrix packed once per call.  Through BLAS, each step re-packed the matrix and paid a
+  call's fixed cost.  Time slices ``H[i0:i1, t]`` of a C-contiguous
+  ``(n_samples, n_timesteps, n_hidden)`` array are matrices with leading dimension
+  ``n_timesteps * n_hidden``: no copy.  The kernel computes each output element by the same
+  operations in the same order whatever the rows around it, so any split of the samples gives
+  the same bits.
+- Weight-gradient GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), single-threaded (the
+  Python layer limits BLAS to one thread).  BLAS is column-major; a row-major product
+  ``C = op(A) op(B)`` is computed as the column-major ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).
+- Parallelism and reproducibility: the samples are cut into blocks of ``row_block`` samples
+  (one per thread, from Python).  Each block is an independent recurrence, run by one thread
+  from t = 0 to the end (forward) or back (backward) with no synchronization between steps:
     forward : one GEMM ``X @ W_in`` for all the block's time steps (written straight into H),
               then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
               bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
     backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
-              GEMM ``carry = dA[:, t] @ W_rec^T`` (W_rec^T copied once, C order); then ``dX = dA @ W_in^T`` for the block.
+              GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
   The weight gradients sum over every sample: they run after the recursion over fixed blocks
-  of ``col_block`` hidden units (output columns), each block one GEMM over all
-  ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and ``db`` a
-  sum over the rows in row order.  Every output element is therefore computed by the same
-  sequence of operations whatever the number of threads: the bits do not depend on it.
+  of ``col_block`` hidden units (output columns, fixed by the sizes), each block one BLAS GEMM
+  over all ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and
+  ``db`` a sum over the rows in row order.  Every output element is therefore computed by the
+  same sequence of operations whatever the number of threads: the bits do not depend on it.
 - Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
   vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -39,6 +46,20 @@ cdef extern from "sigcy_kernels.h" nogil:
     void sigcy_sigmoid_f_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
                                  Py_ssize_t n) noexcept
     const char *sigcy_dispatch_init() noexcept
+
+cdef extern from "sigcy_gemm.h" nogil:
+    const char *sigcy_gemm_init() noexcept
+    Py_ssize_t sigcy_packed_size_f(Py_ssize_t k, Py_ssize_t n) noexcept
+    Py_ssize_t sigcy_packed_size_d(Py_ssize_t k, Py_ssize_t n) noexcept
+    void sigcy_pack_f(const float *b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n,
+                      float *bp) noexcept
+    void sigcy_pack_d(const double *b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n,
+                      double *bp) noexcept
+    void sigcy_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t lda,
+                      const float *bp, float *c, Py_ssize_t ldc, int accumulate) noexcept
+    void sigcy_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                      Py_ssize_t lda, const double *bp, double *c, Py_ssize_t ldc,
+                      int accumulate) noexcept
 
 cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
@@ -51,6 +72,7 @@ cdef extern from "sigcy_rnn.h" nogil:
 # The static kernel library is linked into each extension module: pick this copy's
 # instruction set once, at import, before any thread can call a loop.
 sigcy_dispatch_init()
+GEMM_TARGET = sigcy_gemm_init().decode()
 
 # Activation codes shared with sigcy/rnn.py.
 ACT_SIGMOID = 0
@@ -93,6 +115,48 @@ cdef inline void _gemm_rm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, 
               &lda_, &beta, c, &ldc_)
 
 
+# ----------------------------------------------------------------------------- packed GEMMs
+cdef inline void _pgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *a,
+                        Py_ssize_t lda, const floating *bp, floating *c, Py_ssize_t ldc,
+                        bint accumulate) noexcept nogil:
+    """Row-major ``C[m, n] (+)= A[m, k] @ B[k, n]``, B packed (src/sigcy_gemm.h)."""
+    if floating is float:
+        sigcy_gemm_f(m, n, k, a, lda, bp, c, ldc, accumulate)
+    else:
+        sigcy_gemm_d(m, n, k, a, lda, bp, c, ldc, accumulate)
+
+
+cdef inline Py_ssize_t _packed_size(Py_ssize_t k, Py_ssize_t n, floating dummy) noexcept nogil:
+    if floating is float:
+        return sigcy_packed_size_f(k, n)
+    else:
+        return sigcy_packed_size_d(k, n)
+
+
+cdef inline void _pack(const floating *b, Py_ssize_t ldb, bint trans, Py_ssize_t k,
+                       Py_ssize_t n, floating *bp) noexcept nogil:
+    """bp <- B (k, n) packed; B[p, j] = b[p * ldb + j], or b[j * ldb + p] if trans."""
+    if floating is float:
+        sigcy_pack_f(b, ldb, trans, k, n, bp)
+    else:
+        sigcy_pack_d(b, ldb, trans, k, n, bp)
+
+
+cdef class _Packed:
+    """Scratch memory for packed matrices, 64-byte aligned, freed with the object."""
+    cdef void *raw
+    cdef char *data
+
+    def __cinit__(self, Py_ssize_t n_bytes):
+        self.raw = malloc(n_bytes + 64)
+        if self.raw == NULL:
+            raise MemoryError()
+        self.data = <char *> self.raw + (64 - <size_t> self.raw % 64)
+
+    def __dealloc__(self):
+        free(self.raw)
+
+
 # ----------------------------------------------------------------------------- forward
 cdef inline void _forward_row(floating *row,              # INOUT pre-activation -> H[i, t]
                               const floating *prev,       # IN H[i, t-1] (only if not active)
@@ -124,8 +188,8 @@ cdef inline void _forward_row(floating *row,              # INOUT pre-activation
 
 
 cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps, n_features)
-                         const floating *W_in,     # IN  (n_features, n_hidden)
-                         const floating *W_rec,    # IN  (n_hidden, n_hidden)
+                         const floating *W_in_p,   # IN  W_in (n_features, n_hidden), packed
+                         const floating *W_rec_p,  # IN  W_rec (n_hidden, n_hidden), packed
                          const floating *b,        # IN  (n_hidden,)
                          const floating *h0,       # IN  (n_samples, n_hidden) or NULL
                          const Py_ssize_t *lengths,  # IN (n_samples,)
@@ -138,43 +202,17 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
     cdef floating *Hb = H + i0 * rs
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     # input projection of every time step: (m * n_timesteps) rows of X @ W_in
-    _gemm_rm(c'N', c'N', m * n_timesteps, n_hidden, n_features, <floating> 1,
-             X + i0 * n_timesteps * n_features, n_features, W_in, n_hidden, <floating> 0,
-             Hb, n_hidden)
+    _pgemm(m * n_timesteps, n_hidden, n_features, X + i0 * n_timesteps * n_features,
+           n_features, W_in_p, Hb, n_hidden, False)
     for t in range(n_timesteps):
         if t > 0:
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, Hb + (t - 1) * n_hidden,
-                     rs, W_rec, n_hidden, <floating> 1, Hb + t * n_hidden, rs)
+            _pgemm(m, n_hidden, n_hidden, Hb + (t - 1) * n_hidden, rs, W_rec_p,
+                   Hb + t * n_hidden, rs, True)
         elif h0 != NULL:
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, h0 + i0 * n_hidden,
-                     n_hidden, W_rec, n_hidden, <floating> 1, Hb, rs)
+            _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
         for i in range(i0, i1):
             _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
                          n_hidden, act, t < lengths[i])
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
-                        const floating *b,        # IN  (n_hidden,)
-                        const floating *h0,       # IN  (n_samples, n_hidden) or NULL
-                        const Py_ssize_t *lengths,  # IN (n_samples,)
-                        floating *H,              # INOUT (n_samples, n_timesteps, n_hidden),
-                                                  #   input projection in, states out
-                        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-                        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
-    """Step t for hidden units j0 <= j < j1 of every sample."""
-    cdef Py_ssize_t i, n = j1 - j0
-    cdef Py_ssize_t rs = n_timesteps * n_hidden
-    cdef floating *C = H + t * n_hidden + j0
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    if t > 0:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, H + (t - 1) * n_hidden, rs,
-                 W_rec + j0, n_hidden, <floating> 1, C, rs)
-    elif h0 != NULL:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, h0, n_hidden, W_rec + j0,
-                 n_hidden, <floating> 1, C, rs)
-    for i in range(n_samples):
-        _forward_row(C + i * rs, C + i * rs - n_hidden, b + j0, n, act, t < lengths[i])
     sigcy_ftz_end(csr, flush)
 
 
@@ -187,60 +225,36 @@ def elman_forward_loop(
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
     floating[:, :, ::1] H,            # OUT (n_samples, n_timesteps, n_hidden)
     int act,
-    Py_ssize_t row_block,             # > 0: split the samples; 0: split the hidden units
-    Py_ssize_t col_block,             # hidden units per block when row_block == 0
+    Py_ssize_t row_block,             # samples per block (any split gives the same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_blocks, blk, t, j0
-    cdef unsigned int csr
+    cdef Py_ssize_t n_blocks, blk
     cdef const floating *h0_ptr = NULL
+    cdef Py_ssize_t size_in = _packed_size(n_features, n_hidden, <floating> 0)
+    cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
+    cdef _Packed packed = _Packed((size_in + size_rec + 64) * sizeof(floating))
+    cdef floating *W_in_p = <floating *> packed.data
+    cdef floating *W_rec_p = W_in_p + (size_in + 63) // 64 * 64
     if h0 is not None:
         h0_ptr = &h0[0, 0]
-    if row_block == 0:
-        # hidden-unit blocks: the GEMMs keep all samples (M = n_samples), two barriers a step
-        n_blocks = (n_hidden + col_block - 1) // col_block
-        n_threads = <int> min(n_threads, n_blocks)
-        with nogil:
-            # input projection of every time step.  FTZ is set only around work of the
-            # calling thread, never across the start of a parallel region: threads that
-            # OpenMP creates inherit the creator's floating-point control register.
-            csr = sigcy_ftz_begin(flush)
-            _gemm_rm(c'N', c'N', n_samples * n_timesteps, n_hidden, n_features, <floating> 1,
-                     &X[0, 0, 0], n_features, &W_in[0, 0], n_hidden, <floating> 0,
-                     &H[0, 0, 0], n_hidden)
-            sigcy_ftz_end(csr, flush)
-            if n_threads > 1:
-                with parallel(num_threads=n_threads):
-                    for t in range(n_timesteps):
-                        for blk in prange(n_blocks, schedule='static'):
-                            j0 = blk * col_block
-                            _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0],
-                                          &H[0, 0, 0], t, j0, min(j0 + col_block, n_hidden),
-                                          n_samples, n_timesteps, n_hidden, act, flush)
-            else:
-                for t in range(n_timesteps):
-                    for blk in range(n_blocks):
-                        j0 = blk * col_block
-                        _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0], &H[0, 0, 0],
-                                      t, j0, min(j0 + col_block, n_hidden), n_samples,
-                                      n_timesteps, n_hidden, act, flush)
-        return
     n_blocks = (n_samples + row_block - 1) // row_block
     n_threads = <int> min(n_threads, n_blocks)
     with nogil:
+        _pack(&W_in[0, 0], n_hidden, False, n_features, n_hidden, W_in_p)
+        _pack(&W_rec[0, 0], n_hidden, False, n_hidden, n_hidden, W_rec_p)
         if n_threads > 1:
             for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
-                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
+                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
                                &lengths[0], &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
         else:
             for blk in range(n_blocks):
-                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
+                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
                                &lengths[0], &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
@@ -274,8 +288,8 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
 
 cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
-                          const floating *W_in,    # IN  (n_features, n_hidden)
-                          const floating *W_rec_T,  # IN (n_hidden, n_hidden): W_rec^T
+                          const floating *W_in_Tp,  # IN W_in^T (n_hidden, n_features), packed
+                          const floating *W_rec_Tp,  # IN W_rec^T (n_hidden, n_hidden), packed
                           const Py_ssize_t *lengths,  # IN (n_samples,)
                           Py_ssize_t bptt_steps,
                           floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
@@ -301,15 +315,15 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           n_hidden, act, t < lengths[i])
         if t == 0:
             # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb, rs, W_rec_T,
-                     n_hidden, <floating> 0, dh0 + i0 * n_hidden, n_hidden)
+            _pgemm(m, n_hidden, n_hidden, dAb, rs, W_rec_Tp, dh0 + i0 * n_hidden, n_hidden,
+                   False)
         elif t % bptt_steps == 0:
             # start of a truncation window: nothing flows back to H[:, t-1]
             memset(g, 0, m * n_hidden * sizeof(floating))
         else:
             # to H[:, t-1]: dA[:, t] @ W_rec^T for active samples ...
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb + t * n_hidden, rs,
-                     W_rec_T, n_hidden, <floating> 0, g_next, n_hidden)
+            _pgemm(m, n_hidden, n_hidden, dAb + t * n_hidden, rs, W_rec_Tp, g_next, n_hidden,
+                   False)
             # ... the gradient itself for carried ones (H[i, t] = H[i, t-1])
             for i in range(i0, i1):
                 if t >= lengths[i]:
@@ -319,51 +333,8 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
             g = g_next
             g_next = tmp
     # dX = dA @ W_in^T for the block's rows
-    _gemm_rm(c'N', c'T', m * n_timesteps, n_features, n_hidden, <floating> 1, dAb, n_hidden,
-             W_in, n_hidden, <floating> 0, dX + i0 * n_timesteps * n_features, n_features)
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _backward_cols_elementwise(
-        const floating *H,        # IN  (n_samples, n_timesteps, n_hidden)
-        const floating *dH,       # IN  (n_samples, n_timesteps, n_hidden)
-        const Py_ssize_t *lengths,  # IN (n_samples,)
-        floating *dA,             # OUT (n_samples, n_timesteps, n_hidden)
-        floating *g,              # INOUT (n_samples, n_hidden): gradient from t+1
-        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
-    cdef Py_ssize_t i, rs = n_timesteps * n_hidden, off = t * n_hidden + j0
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    for i in range(n_samples):
-        _backward_row(dA + i * rs + off, g + i * n_hidden + j0, dH + i * rs + off,
-                      H + i * rs + off, j1 - j0, act, t < lengths[i])
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _backward_cols_carry(
-        const floating *W_rec_T,  # IN  (n_hidden, n_hidden): W_rec^T, C-contiguous
-        const Py_ssize_t *lengths,  # IN (n_samples,)
-        Py_ssize_t bptt_steps,
-        const floating *dA,       # IN  (n_samples, n_timesteps, n_hidden)
-        const floating *g,        # IN  (n_samples, n_hidden): gradient reaching H[:, t]
-        floating *g_next,         # OUT (n_samples, n_hidden): ... reaching H[:, t-1]
-        floating *dh0,            # OUT (n_samples, n_hidden), written at t == 0
-        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int flush) noexcept nogil:
-    cdef Py_ssize_t i, n = j1 - j0, rs = n_timesteps * n_hidden
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    if t == 0:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec_T + j0,
-                 n_hidden, <floating> 0, dh0 + j0, n_hidden)
-    elif t % bptt_steps == 0:
-        for i in range(n_samples):
-            memset(g_next + i * n_hidden + j0, 0, n * sizeof(floating))
-    else:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA + t * n_hidden, rs,
-                 W_rec_T + j0, n_hidden, <floating> 0, g_next + j0, n_hidden)
-        for i in range(n_samples):
-            if t >= lengths[i]:
-                memcpy(g_next + i * n_hidden + j0, g + i * n_hidden + j0, n * sizeof(floating))
+    _pgemm(m * n_timesteps, n_features, n_hidden, dAb, n_hidden, W_in_Tp,
+           dX + i0 * n_timesteps * n_features, n_features, False)
     sigcy_ftz_end(csr, flush)
 
 
@@ -418,8 +389,7 @@ def elman_backward_loop(
     const floating[:, :, ::1] H,      # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, :, ::1] dH,     # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
-    const floating[:, ::1] W_rec_T,   # IN  (n_hidden, n_hidden): W_rec transposed, C order
-                                      #     (row-major GEMMs without transposition: ~10 %)
+    const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
     const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
     Py_ssize_t bptt_steps,            # IN  window length (>= n_timesteps: full BPTT)
@@ -432,8 +402,7 @@ def elman_backward_loop(
     floating[::1] db,                 # OUT (n_hidden,)
     floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
     int act,
-    Py_ssize_t row_block,             # > 0: recursion split by samples; 0: by hidden units
-    Py_ssize_t rec_col_block,         # hidden units per recursion block when row_block == 0
+    Py_ssize_t row_block,             # samples per recursion block (any split: same bits)
     Py_ssize_t col_block,             # hidden units per block of the weight gradients
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
@@ -441,93 +410,33 @@ def elman_backward_loop(
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_row_blocks, n_rec_blocks, t, j0, i0
+    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
     cdef Py_ssize_t n_col_blocks = (n_hidden + col_block - 1) // col_block
     cdef Py_ssize_t blk
-    cdef int threads_rows, threads_rec
+    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
     cdef int threads_cols = <int> min(n_threads, n_col_blocks)
-    cdef unsigned int csr
     cdef const floating *h0_ptr = NULL
-    cdef floating *g
-    cdef floating *g_next
+    cdef Py_ssize_t size_in = _packed_size(n_hidden, n_features, <floating> 0)
+    cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
+    cdef _Packed packed = _Packed((size_in + size_rec + 64) * sizeof(floating))
+    cdef floating *W_in_Tp = <floating *> packed.data
+    cdef floating *W_rec_Tp = W_in_Tp + (size_in + 63) // 64 * 64
     if h0 is not None:
         h0_ptr = &h0[0, 0]
-    if row_block == 0:
-        n_row_blocks = 0
-        n_rec_blocks = (n_hidden + rec_col_block - 1) // rec_col_block
-        threads_rec = <int> min(n_threads, n_rec_blocks)
-        row_block = 32        # blocks of dX = dA @ W_in^T
-    else:
-        n_row_blocks = (n_samples + row_block - 1) // row_block
-        n_rec_blocks = 0
-        threads_rec = 1
-    threads_rows = <int> min(n_threads, (n_samples + row_block - 1) // row_block)
     with nogil:
-        if n_rec_blocks > 0:
-            # hidden-unit blocks; carry[t % 2] reaches H[:, t] from t+1
-            memset(&carry[n_timesteps % 2, 0, 0], 0, n_samples * n_hidden * sizeof(floating))
-            memset(&carry[(n_timesteps - 1) % 2, 0, 0], 0,
-                   n_samples * n_hidden * sizeof(floating))
-            if threads_rec > 1:
-                with parallel(num_threads=threads_rec):
-                    for t in range(n_timesteps - 1, -1, -1):
-                        for blk in prange(n_rec_blocks, schedule='static'):
-                            j0 = blk * rec_col_block
-                            _backward_cols_elementwise(
-                                &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
-                                &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                                n_samples, n_timesteps, n_hidden, act, flush)
-                        for blk in prange(n_rec_blocks, schedule='static'):
-                            j0 = blk * rec_col_block
-                            _backward_cols_carry(
-                                &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
-                                &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
-                                t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                                n_timesteps, n_hidden, flush)
-            else:
-                for t in range(n_timesteps - 1, -1, -1):
-                    for blk in range(n_rec_blocks):
-                        j0 = blk * rec_col_block
-                        _backward_cols_elementwise(
-                            &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
-                            &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                            n_samples, n_timesteps, n_hidden, act, flush)
-                    for blk in range(n_rec_blocks):
-                        j0 = blk * rec_col_block
-                        _backward_cols_carry(
-                            &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
-                            &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
-                            t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                            n_timesteps, n_hidden, flush)
-            # dX = dA @ W_in^T over blocks of samples
-            if threads_rows > 1:
-                for blk in prange((n_samples + row_block - 1) // row_block, schedule='static',
-                                  num_threads=threads_rows):
-                    i0 = blk * row_block
-                    csr = sigcy_ftz_begin(flush)
-                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
-                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
-                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
-                    sigcy_ftz_end(csr, flush)
-            else:
-                for blk in range((n_samples + row_block - 1) // row_block):
-                    i0 = blk * row_block
-                    csr = sigcy_ftz_begin(flush)
-                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
-                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
-                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
-                    sigcy_ftz_end(csr, flush)
-        elif threads_rows > 1:
+        _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
+        _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
+        if threads_rows > 1:
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         else:
             for blk in range(n_row_blocks):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
                                 &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,

@@ -1,15 +1,17 @@
 """Elman recurrent networks: forward pass and backpropagation through time.
 
 The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
-GEMM, each time step one GEMM through BLAS plus a fused bias/activation loop (OpenMP over the
-samples), and the weight gradients are GEMMs over all time steps after the backward
-recursion.  This module validates the arguments, casts and copies them to one C-contiguous
-dtype, allocates every result, and chooses the thread counts.
+GEMM, each time step one GEMM with the recurrent weights (sigcy's own kernel on weights
+packed once per call, ``sigcy/src/sigcy_gemm.h``) plus a fused bias/activation loop (OpenMP
+over blocks of samples), and the weight gradients are BLAS GEMMs over all time steps after
+the backward recursion.  This module validates the arguments, casts and copies them to one
+C-contiguous dtype, allocates every result, and chooses the thread count.
 
 Reproducibility: the results are the same bits for any number of OpenMP or BLAS threads.
-The work is cut into blocks fixed by the array sizes alone, OpenMP threads take whole
-blocks, and BLAS runs single-threaded inside them (OpenBLAS' own GEMM results may depend on
-its thread count); see :func:`elman_forward` Notes.
+The time-loop kernel computes every element the same way whatever block of samples it is
+in; the weight gradients are cut into blocks fixed by the array sizes alone, and BLAS runs
+single-threaded inside them (OpenBLAS' own GEMM results may depend on its thread count); see
+:func:`elman_forward` Notes.
 """
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -21,34 +23,35 @@ __all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
 
 ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
 
-# Work is split into fixed blocks that do not depend on the thread count (so neither do the
-# results): the recursions over blocks of _ROW_BLOCK samples (each an independent recurrence,
-# one thread from the first step to the last), the weight gradients over blocks of _COL_BLOCK
-# hidden units.  Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling
-# thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
-_ROW_BLOCK = 32
+# The recursions run over blocks of samples, each an independent recurrence that one thread
+# runs from the first step to the last.  Their GEMMs are sigcy's own (src/sigcy_gemm.h), which
+# compute every output element by the same operations whatever the block, so the blocks can
+# follow the thread count: one block per thread (more above _MAX_ROW_BLOCK samples per
+# block), in whole tiles of 8 rows.  _ROW_BLOCK fixes the block size instead (the tests use
+# tiny blocks).  The weight gradients are BLAS GEMMs over all samples, cut into fixed blocks
+# of _COL_BLOCK hidden units (None: at most two blocks, each GEMM reads all of H or X once).
+# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread: waking the
+# OpenMP team would cost more than it saves.
+_ROW_BLOCK = None
+_MAX_ROW_BLOCK = 256
+_ROW_TILE = 8
 _PARALLEL_MIN_ELEMENTS = 32768
-# With a single block of samples (n_samples <= _COLUMN_SPLIT_MAX_SAMPLES) and at least
-# _COLUMN_SPLIT_MIN_HIDDEN hidden units, each time step is split by blocks of _REC_COL_BLOCK
-# hidden units instead: all samples in one GEMM, two barriers a step.  Not used otherwise:
-# with another process on the cores, a barrier a step made 2 threads ~10x slower than 1
-# (a thread waits for a preempted partner), while the barrier-free sample blocks lost ~1.3x.
-_COLUMN_SPLIT_MIN_HIDDEN = 256
-_COLUMN_SPLIT_MAX_SAMPLES = _ROW_BLOCK
-_REC_COL_BLOCK = 256
-# Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
 _COL_BLOCK = None
 
 
-def _blocks(n_samples, n_hidden):
-    """(row_block, rec_col_block, col_block) for the compiled loops; sizes only."""
-    column_split = (n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN
-                    and n_samples <= _COLUMN_SPLIT_MAX_SAMPLES)
-    row_block = 0 if column_split else _ROW_BLOCK
+def _blocks(n_samples, n_hidden, n_threads):
+    """(row_block, col_block) for the compiled loops."""
+    row_block = _ROW_BLOCK
+    if row_block is None:
+        n_blocks = n_threads * max(1, -(-n_samples // (n_threads * _MAX_ROW_BLOCK)))
+        row_block = -(-max(n_samples, 1) // n_blocks)
+        row_block = -(-row_block // _ROW_TILE) * _ROW_TILE
     col_block = _COL_BLOCK
     if col_block is None:
         col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
-    return row_block, _REC_COL_BLOCK, col_block
+    return row_block, col_block
+
+
 # BLAS takes int (32-bit) sizes.
 _BLAS_INT_MAX = 2**31 - 1
 
@@ -215,19 +218,18 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
 
     Notes
     -----
-    The samples are cut into fixed blocks of 32, each an independent recurrence that one
-    OpenMP thread runs from the first step to the last: the input projection of all its
-    time steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` through BLAS
-    (``scipy.linalg.cython_blas``, without the GIL) and a fused bias-plus-activation loop
-    (sigcy's sigmoid kernel, a vectorized tanh).  No Python runs inside the time loop.
-    (With at most 32 samples and 256 or more hidden units, each step is split by blocks of
-    hidden units instead.)
+    The samples are cut into one block per OpenMP thread, each an independent recurrence that
+    one thread runs from the first step to the last: the input projection of all its time
+    steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` and a fused
+    bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
+    sigcy's own register-blocked kernel (AVX-512 where available, else portable C) on W_in
+    and W_rec packed once per call.  No Python runs inside the time loop.
 
-    The result does not depend on the number of OpenMP threads (the blocks depend on the
-    sizes only) nor on the BLAS thread count: BLAS runs single-threaded inside the blocks,
-    since a multi-threaded OpenBLAS GEMM partitions its work by thread count and can return
-    different last bits.  The cost: at most 32 samples with fewer than 256 hidden units (one
-    block) use one core.
+    The result does not depend on the number of OpenMP threads: the kernel computes every
+    element of a product by the same operations in the same order (``acc += a * b`` over
+    the inner index, in order), whatever block of samples it belongs to.  The kernel is
+    chosen once per process, so results can differ between machines in the last bits, as
+    with any BLAS.
 
     NaN in any input propagates to the affected outputs.
 
@@ -256,10 +258,9 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     if H.size == 0:
         return H
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
-    with _single_threaded_blas():
-        row_block, rec_col_block, _ = _blocks(n_samples, n_hidden)
-        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block,
-                                rec_col_block, n_threads, bool(flush_subnormals))
+    row_block, _ = _blocks(n_samples, n_hidden, n_threads)
+    _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block, n_threads,
+                            bool(flush_subnormals))
     return H
 
 
@@ -329,10 +330,13 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     this gives 0 where the exact derivative is ``~exp(-|x|)``.
 
     Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
-    GEMM ``carry = dA[:, t] @ W_rec^T``; afterwards ``dX``, ``dW_in`` and ``dW_rec`` are one
-    GEMM per block of 64 hidden units over all time steps, and ``db`` a sum over the rows in
-    their order, so the result does not depend on the number of threads (see
-    :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
+    GEMM ``carry = dA[:, t] @ W_rec^T`` (sigcy's kernel, as in :func:`elman_forward`), and
+    ``dX = dA @ W_in^T`` follows per block of samples.  ``dW_in`` and ``dW_rec`` are one BLAS
+    GEMM per block of hidden units (at most two blocks, fixed by the sizes) over all time
+    steps, with BLAS limited to one thread (a multi-threaded OpenBLAS GEMM can return
+    different last bits for different thread counts), and ``db`` a sum over the rows in
+    their order, so the result does not depend on the number of threads.  Extra memory: one array of
+    H's size (``dA``).
 
     Examples
     --------
@@ -377,8 +381,8 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     with _single_threaded_blas():
-        _rnn.elman_backward_loop(X, H, dH, W_in, np.ascontiguousarray(W_rec.T), h0, lengths,
-                                 bptt_steps, dA, carry,
-                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_samples, n_hidden),
-                                 n_threads, bool(flush_subnormals))
+        _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
+                                 dX, dW_in, dW_rec, db, dh0, act,
+                                 *_blocks(n_samples, n_hidden, n_threads), n_threads,
+                                 bool(flush_subnormals))
     return dX, dW_in, dW_rec, db, dh0

@@ -68,16 +68,6 @@ def parallel_everywhere(monkeypatch):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
     monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
-    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", 6)
-
-
-@pytest.fixture(params=["row-split", "column-split"])
-def split(request, monkeypatch):
-    """Both ways of cutting the recursion into blocks."""
-    if request.param == "column-split":
-        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MIN_HIDDEN", 1)
-        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MAX_SAMPLES", 10**9)
-    return request.param
 
 
 # ----------------------------------------------------------------------------- reference
@@ -85,7 +75,7 @@ def split(request, monkeypatch):
 @pytest.mark.parametrize("with_h0", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 1, 3])
-def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps, split):
+def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps):
     p = problem(with_h0=with_h0, with_lengths=with_lengths, seed=1)
     H, grads = run(p, activation, bptt_steps=bptt_steps)
     H_ref, grads_ref = reference(p, activation, bptt_steps)
@@ -99,7 +89,7 @@ def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 4])
-def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
+def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
     p = problem(n_samples=6, n_timesteps=12, n_features=4, n_hidden=9, seed=2,
                 with_lengths=with_lengths)
     H32, grads32 = run(p, activation, np.float32, bptt_steps)
@@ -113,11 +103,10 @@ def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
 
 
 @pytest.mark.parametrize("row_block, col_block", [(1, 1), (2, 5), (4, 16), (100, 100)])
-def test_blocking_matches_reference(monkeypatch, row_block, col_block, split):
+def test_blocking_matches_reference(monkeypatch, row_block, col_block):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
     monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
-    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", col_block)
     p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
                 with_lengths=True)
     H, grads = run(p, "sigmoid", bptt_steps=4)
@@ -158,10 +147,12 @@ def test_tanh_kernel_accuracy(dtype):
 
 
 def test_block_choice():
-    assert rnn._blocks(64, 512)[0] == 32          # sample blocks
-    assert rnn._blocks(32, 512)[0] == 0           # one sample block: hidden-unit blocks
-    assert rnn._blocks(32, 128)[0] == 32
-    assert rnn._blocks(64, 512)[2] == 256 and rnn._blocks(64, 32)[2] == 64
+    assert rnn._blocks(64, 512, 1)[0] == 64       # one block of samples per thread
+    assert rnn._blocks(64, 512, 2)[0] == 32
+    assert rnn._blocks(13, 40, 2)[0] == 8         # whole tiles of 8 rows
+    assert rnn._blocks(1000, 32, 1)[0] == 256     # at most 256 samples a block
+    assert rnn._blocks(600, 32, 2)[0] == 152      # 4 blocks, 2 a thread
+    assert rnn._blocks(64, 512, 1)[1] == 256 and rnn._blocks(64, 32, 1)[1] == 64
 
 
 def test_larger_problem_matches_reference():
@@ -331,8 +322,7 @@ def _all_outputs(p, dtype, activation, bptt_steps):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere,
-                                                     split):
+def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not sigcy._openmp_helpers._openmp_parallelism_enabled():
         pytest.skip("serial build")
@@ -503,7 +493,7 @@ def test_flush_subnormals_switch():
     assert g_ftz[3][0] == 0
 
 
-def test_flush_does_not_leak_into_other_threads(parallel_everywhere, split):
+def test_flush_does_not_leak_into_other_threads(parallel_everywhere):
     # OpenMP threads inherit the floating-point control register of the thread that creates
     # them: FTZ must never be set on the calling thread when a parallel region starts.
     threadpoolctl = pytest.importorskip("threadpoolctl")

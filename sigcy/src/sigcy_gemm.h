@@ -1,0 +1,230 @@
+/*
+ * sigcy_gemm.h -- the small GEMMs of the Elman RNN's time loops (sigcy/_rnn.pyx).
+ *
+ * Design
+ * ------
+ * Each time step of the recurrence multiplies a few rows (the samples of a block) by the same
+ * (n_hidden, n_hidden) matrix.  Through BLAS every step re-packs that matrix (OpenBLAS spent
+ * ~40 % of a step at n_hidden = 512 in sgemm_itcopy) and pays a call's fixed cost, which
+ * dominates at n_hidden = 32.  Here the matrix is packed once per call (sigcy_pack_*) and
+ * every step runs a register-blocked kernel on it:
+ *
+ *     C[m, n] (+)= A[m, k] @ B[k, n],   A and C row-major with leading dimensions, B packed
+ *
+ * B is packed in panels of NR columns (32 float32 / 16 float64 values, the width of two
+ * AVX-512 registers), each panel k rows of NR contiguous values, zero-padded past n.
+ *
+ * Reproducibility: every element C[i, j] is computed by the same operations in the same
+ * order, acc = C[i, j] (or 0), then acc = acc + A[i, p] * B[p, j] for p = 0, 1, ..., k-1
+ * (one fused multiply-add each in the AVX-512 kernel, a product and a sum in the portable
+ * one), whatever m, the row tile, the panel or the thread that computes it.  So the rows can
+ * be split among threads in any way without changing a bit of the result (unlike a BLAS
+ * GEMM, whose summation order may depend on the matrix sizes and its thread count).  The
+ * kernel is chosen once per process (sigcy_gemm_init; SIGCY_DISPATCH=baseline or avx2 selects
+ * the portable one), so a process always gives the same bits.
+ */
+#ifndef SIGCY_GEMM_H
+#define SIGCY_GEMM_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGCY_NR_F 32
+#define SIGCY_NR_D 16
+#define SIGCY_MR 8
+
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
+    && !defined(SIGCY_NO_AVX512_GEMM)
+#define SIGCY_GEMM_AVX512 1
+#include <immintrin.h>
+#endif
+
+/* ------------------------------------------------------------------------------- packing */
+/* Bp <- B(p, j) for p < k, j < n in panels of NR columns; B(p, j) = B[p * ldb + j], or
+ * B[j * ldb + p] if trans (B^T stored row-major). */
+#define SIGCY_DEFINE_PACK(T, NR, name)                                                       \
+static void name(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t k, ptrdiff_t n, T *Bp)      \
+{                                                                                            \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        T *dst = Bp + q * k * NR;                                                            \
+        for (ptrdiff_t p = 0; p < k; p++)                                                    \
+            for (ptrdiff_t jj = 0; jj < NR; jj++) {                                          \
+                ptrdiff_t j = q * NR + jj;                                                   \
+                dst[p * NR + jj] = j >= n ? (T)0 : trans ? B[j * ldb + p] : B[p * ldb + j];  \
+            }                                                                                \
+    }                                                                                        \
+}
+SIGCY_DEFINE_PACK(float, SIGCY_NR_F, sigcy_pack_f)
+SIGCY_DEFINE_PACK(double, SIGCY_NR_D, sigcy_pack_d)
+
+/* Number of values of a packed (k, n) matrix. */
+static ptrdiff_t sigcy_packed_size_f(ptrdiff_t k, ptrdiff_t n)
+{
+    return (n + SIGCY_NR_F - 1) / SIGCY_NR_F * SIGCY_NR_F * k;
+}
+static ptrdiff_t sigcy_packed_size_d(ptrdiff_t k, ptrdiff_t n)
+{
+    return (n + SIGCY_NR_D - 1) / SIGCY_NR_D * SIGCY_NR_D * k;
+}
+
+/* ---------------------------------------------------------------- portable kernel (C) */
+/* One row at a time against one panel.  With GCC or clang the panel's row is one vector
+ * (generic vector extension, lowered to the target's registers); elsewhere a plain loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SIGCY_ROW_UPDATE(T, NR, acc, ap, b)                                                  \
+    do {                                                                                     \
+        typedef T sigcy_vec __attribute__((vector_size(NR * sizeof(T))));                   \
+        sigcy_vec va, vb;                                                                    \
+        memcpy(&va, acc, sizeof va);                                                         \
+        memcpy(&vb, b, sizeof vb);                                                           \
+        va = va + ap * vb;                                                                   \
+        memcpy(acc, &va, sizeof va);                                                         \
+    } while (0)
+#else
+#define SIGCY_ROW_UPDATE(T, NR, acc, ap, b)                                                  \
+    for (ptrdiff_t jj = 0; jj < NR; jj++)                                                    \
+        acc[jj] = acc[jj] + ap * b[jj]
+#endif
+#define SIGCY_DEFINE_GEMM_C(T, NR, name)                                                     \
+static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda,          \
+                 const T *Bp, T *C, ptrdiff_t ldc, int accumulate)                          \
+{                                                                                            \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        const T *bq = Bp + q * k * NR;                                                       \
+        ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                  \
+            T acc[NR];                                                                       \
+            T *c = C + i * ldc + j0;                                                         \
+            const T *a = A + i * lda;                                                        \
+            for (ptrdiff_t jj = 0; jj < NR; jj++)                                            \
+                acc[jj] = 0;                                                                 \
+            if (accumulate)                                                                  \
+                memcpy(acc, c, (size_t)nn * sizeof(T));                                      \
+            for (ptrdiff_t p = 0; p < k; p++) {                                              \
+                T ap = a[p];                                                                 \
+                SIGCY_ROW_UPDATE(T, NR, acc, ap, (bq + p * NR));                             \
+            }                                                                                \
+            memcpy(c, acc, (size_t)nn * sizeof(T));                                          \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_C(float, SIGCY_NR_F, sigcy_gemm_f_c)
+SIGCY_DEFINE_GEMM_C(double, SIGCY_NR_D, sigcy_gemm_d_c)
+
+/* ------------------------------------------------------------------- AVX-512 kernel */
+#ifdef SIGCY_GEMM_AVX512
+/* One tile of MR rows x one panel (two registers a row), MR a constant after inlining. */
+#define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
+__attribute__((target("avx512f"), always_inline)) static inline void name(                  \
+    const int MR, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, T *C, ptrdiff_t ldc,  \
+    MASK m0, MASK m1, int accumulate)                                                       \
+{                                                                                            \
+    const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
+    V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
+    _Pragma("GCC unroll 8")                                                                  \
+    for (int r = 0; r < MR; r++) {                                                           \
+        if (accumulate) {                                                                    \
+            c0[r] = _mm512_maskz_loadu_##SUF(m0, C + r * ldc);                               \
+            c1[r] = _mm512_maskz_loadu_##SUF(m1, C + r * ldc + W);                           \
+        } else {                                                                             \
+            c0[r] = _mm512_setzero_##SUF();                                                  \
+            c1[r] = _mm512_setzero_##SUF();                                                  \
+        }                                                                                    \
+    }                                                                                        \
+    for (ptrdiff_t p = 0; p < k; p++) {                                                      \
+        V b0 = _mm512_loadu_##SUF(bq + p * 2 * W);                                           \
+        V b1 = _mm512_loadu_##SUF(bq + p * 2 * W + W);                                       \
+        _Pragma("GCC unroll 8")                                                              \
+        for (int r = 0; r < MR; r++) {                                                       \
+            V a = _mm512_set1_##SUF(A[r * lda + p]);                                         \
+            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
+            c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                        \
+        }                                                                                    \
+    }                                                                                        \
+    _Pragma("GCC unroll 8")                                                                  \
+    for (int r = 0; r < MR; r++) {                                                           \
+        _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
+        _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                                \
+    }                                                                                        \
+}
+SIGCY_DEFINE_TILE_AVX512(float, __m512, ps, __mmask16, sigcy_tile_f_avx512)
+SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
+
+#define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name)                                   \
+__attribute__((target("avx512f"))) static void name(                                        \
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *Bp, T *C,    \
+    ptrdiff_t ldc, int accumulate)                                                          \
+{                                                                                            \
+    const int W = NR / 2;                                                                    \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        const T *bq = Bp + q * k * NR;                                                       \
+        ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
+        MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
+        MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
+        ptrdiff_t i0 = 0;                                                                    \
+        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
+            tile(SIGCY_MR, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1,        \
+                 accumulate);                                                                \
+        const T *a = A + i0 * lda;                                                           \
+        T *c = C + i0 * ldc + j0;                                                            \
+        switch (m - i0) {                                                                    \
+        case 7: tile(7, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 6: tile(6, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 5: tile(5, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 4: tile(4, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 3: tile(3, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 2: tile(2, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 1: tile(1, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        default: break;                                                                      \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512)
+SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512, sigcy_gemm_d_avx512)
+#endif
+
+/* ------------------------------------------------------------------------- dispatch */
+typedef void (*sigcy_gemm_f_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                const float *, float *, ptrdiff_t, int);
+typedef void (*sigcy_gemm_d_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                const double *, double *, ptrdiff_t, int);
+static sigcy_gemm_f_fn sigcy_gemm_f_ptr = sigcy_gemm_f_c;
+static sigcy_gemm_d_fn sigcy_gemm_d_ptr = sigcy_gemm_d_c;
+static const char *sigcy_gemm_target = "portable";
+
+/* Pick the kernel once, at import, before any thread can call one. */
+static const char *sigcy_gemm_init(void)
+{
+#ifdef SIGCY_GEMM_AVX512
+    const char *want = getenv("SIGCY_DISPATCH");
+    __builtin_cpu_init();
+    if ((want == NULL || strcmp(want, "avx512") == 0) && __builtin_cpu_supports("avx512f")) {
+        sigcy_gemm_f_ptr = sigcy_gemm_f_avx512;
+        sigcy_gemm_d_ptr = sigcy_gemm_d_avx512;
+        sigcy_gemm_target = "avx512";
+    }
+#endif
+    return sigcy_gemm_target;
+}
+
+/* C[m, n] (+)= A[m, k] @ B[k, n] with B packed by sigcy_pack_*; see the top of the file. */
+static inline void sigcy_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A,
+                                ptrdiff_t lda, const float *Bp, float *C, ptrdiff_t ldc,
+                                int accumulate)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_f_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+static inline void sigcy_gemm_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A,
+                                ptrdiff_t lda, const double *Bp, double *C, ptrdiff_t ldc,
+                                int accumulate)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_d_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+
+#endif /* SIGCY_GEMM_H */
