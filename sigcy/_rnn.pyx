@@ -66,6 +66,14 @@ cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
     double sigcy_tanh_d(double x) noexcept
     float sigcy_tanh_f(float x) noexcept
+    void sigcy_rnn_dsigmoid_d(double *da, const double *g, const double *dh, const double *h,
+                              Py_ssize_t n) noexcept
+    void sigcy_rnn_dsigmoid_f(float *da, const float *g, const float *dh, const float *h,
+                              Py_ssize_t n) noexcept
+    void sigcy_rnn_dtanh_d(double *da, const double *g, const double *dh, const double *h,
+                           Py_ssize_t n) noexcept
+    void sigcy_rnn_dtanh_f(float *da, const float *g, const float *dh, const float *h,
+                           Py_ssize_t n) noexcept
     unsigned int sigcy_ftz_begin(int enable) noexcept
     void sigcy_ftz_end(unsigned int old, int enable) noexcept
 
@@ -274,11 +282,15 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
             g[j] = g[j] + dh[j]
             da[j] = 0
     elif act == _SIGMOID:
-        for j in range(n_hidden):
-            da[j] = (g[j] + dh[j]) * (h[j] * (1 - h[j]))
+        if floating is float:
+            sigcy_rnn_dsigmoid_f(da, g, dh, h, n_hidden)
+        else:
+            sigcy_rnn_dsigmoid_d(da, g, dh, h, n_hidden)
     elif act == _TANH:
-        for j in range(n_hidden):
-            da[j] = (g[j] + dh[j]) * (1 - h[j] * h[j])
+        if floating is float:
+            sigcy_rnn_dtanh_f(da, g, dh, h, n_hidden)
+        else:
+            sigcy_rnn_dtanh_d(da, g, dh, h, n_hidden)
     else:
         for j in range(n_hidden):
             hj = h[j]
