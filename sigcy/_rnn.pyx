@@ -82,6 +82,9 @@ cdef extern from "sigcy_rnn.h" nogil:
 sigcy_dispatch_init()
 GEMM_TARGET = sigcy_gemm_init().decode()
 
+ctypedef int (*_blas_get_threads)() noexcept nogil
+ctypedef void (*_blas_set_threads)(int) noexcept nogil
+
 # Activation codes shared with sigcy/rnn.py.
 ACT_SIGMOID = 0
 ACT_TANH = 1
@@ -418,6 +421,9 @@ def elman_backward_loop(
     Py_ssize_t col_block,             # hidden units per block of the weight gradients
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
+    const size_t[:, ::1] blas_threads,  # IN (n_libraries, 2): addresses of each OpenBLAS'
+                                      #     get/set_num_threads, set to 1 around the BLAS
+                                      #     calls; None: the caller limits BLAS itself
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
@@ -428,6 +434,8 @@ def elman_backward_loop(
     cdef int threads_rows = <int> min(n_threads, n_row_blocks)
     cdef int threads_cols = <int> min(n_threads, n_col_blocks)
     cdef const floating *h0_ptr = NULL
+    cdef Py_ssize_t lib, n_blas = 0 if blas_threads is None else blas_threads.shape[0]
+    cdef int blas_old[8]
     cdef Py_ssize_t size_in = _packed_size(n_hidden, n_features, <floating> 0)
     cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
     cdef _Packed packed = _Packed((size_in + size_rec + 64) * sizeof(floating))
@@ -435,6 +443,8 @@ def elman_backward_loop(
     cdef floating *W_rec_Tp = W_in_Tp + (size_in + 63) // 64 * 64
     if h0 is not None:
         h0_ptr = &h0[0, 0]
+    if n_blas > 8:
+        raise ValueError("at most 8 BLAS libraries")
     with nogil:
         _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
         _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
@@ -453,7 +463,12 @@ def elman_backward_loop(
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
-        # weight gradients, after the recursion; carry[0] is free again: the stash
+        # weight gradients, after the recursion; carry[0] is free again: the stash.
+        # BLAS single-threaded (its results can depend on its thread count).
+        for lib in range(n_blas):
+            blas_old[lib] = (<_blas_get_threads> <void *> blas_threads[lib, 0])()
+            if blas_old[lib] != 1:
+                (<_blas_set_threads> <void *> blas_threads[lib, 1])(1)
         if threads_cols > 1:
             for blk in prange(n_col_blocks, schedule='static', chunksize=1,
                               num_threads=threads_cols):
@@ -467,3 +482,6 @@ def elman_backward_loop(
                                     &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
                                     blk * col_block, min((blk + 1) * col_block, n_hidden),
                                     n_samples, n_timesteps, n_features, n_hidden, flush)
+        for lib in range(n_blas):
+            if blas_old[lib] != 1:
+                (<_blas_set_threads> <void *> blas_threads[lib, 1])(blas_old[lib])

@@ -151,6 +151,43 @@ def _n_threads(n_samples, n_timesteps, n_hidden):
 
 
 _blas_controller = None
+_blas_thread_functions = None
+
+
+def _openblas_thread_functions():
+    """Addresses of every loaded BLAS' (get, set) number-of-threads functions, or None.
+
+    An array of shape (n_libraries, 2) when every BLAS that threadpoolctl finds is an OpenBLAS
+    with its own thread pool (not the OpenMP layer): the compiled loop then sets them to one
+    thread around its BLAS calls and restores them, at a few ns instead of the ~9 us of a
+    threadpoolctl limit.  None otherwise (the caller uses :func:`_single_threaded_blas`).
+    Looked up once.
+    """
+    global _blas_thread_functions
+    if _blas_thread_functions is None:
+        import ctypes
+
+        addresses = []
+        for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+            if lib.internal_api != "openblas" or getattr(lib, "threading_layer", "") == "openmp":
+                addresses = False
+                break
+            for prefix in ("", "scipy_"):
+                for suffix in ("", "64_", "_64"):
+                    get = getattr(lib.dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                    set_ = getattr(lib.dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                    if get is not None and set_ is not None:
+                        break
+                else:
+                    continue
+                break
+            if get is None or set_ is None:
+                addresses = False
+                break
+            addresses.append([ctypes.cast(f, ctypes.c_void_p).value for f in (get, set_)])
+        _blas_thread_functions = (np.array(addresses, dtype=np.uintp).reshape(-1, 2)
+                                  if addresses is not False else False)
+    return _blas_thread_functions if _blas_thread_functions is not False else None
 
 
 def _single_threaded_blas():
@@ -380,9 +417,13 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
-    with _single_threaded_blas():
-        _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry,
-                                 dX, dW_in, dW_rec, db, dh0, act,
-                                 *_blocks(n_samples, n_hidden, n_threads), n_threads,
-                                 bool(flush_subnormals))
+    args = (X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX, dW_in, dW_rec, db,
+            dh0, act, *_blocks(n_samples, n_hidden, n_threads), n_threads,
+            bool(flush_subnormals))
+    blas_threads = _openblas_thread_functions()
+    if blas_threads is not None:
+        _rnn.elman_backward_loop(*args, blas_threads)
+    else:
+        with _single_threaded_blas():
+            _rnn.elman_backward_loop(*args, None)
     return dX, dW_in, dW_rec, db, dh0

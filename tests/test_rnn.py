@@ -360,6 +360,21 @@ def test_blas_limit_is_restored():
     assert counts == {2}
 
 
+def test_threadpoolctl_fallback_gives_the_same_bits(monkeypatch):
+    # without direct access to OpenBLAS' thread functions, threadpoolctl limits BLAS instead
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    p = problem(seed=13, with_lengths=True)
+    direct = _all_outputs(p, np.float64, "tanh", None)
+    monkeypatch.setattr(rnn, "_blas_thread_functions", False)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        fallback = _all_outputs(p, np.float64, "tanh", None)
+        counts = {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"}
+    assert counts == {2}
+    for a, b in zip(direct, fallback):
+        assert_array_equal(a, b)
+
+
 # ----------------------------------------------------------------------------- bad input
 def _args(**overrides):
     p = problem(seed=14)
