@@ -6,39 +6,34 @@ Design
   of every output and scratch array, block sizes and the thread count.  Here only the packed
   copies of the weight matrices are allocated (``_Packed``, before the loops); the time loops
   run without the GIL and touch no Python object.
-- Time-loop GEMMs (input projection, one product with W_rec or W_rec^T per step, ``dX``):
-  sigcy's own register-blocked kernel (``src/sigcy_gemm.h``, AVX-512 or portable C) on the
-  weight matrix packed once per call.  Through BLAS, each step re-packed the matrix and paid a
-  call's fixed cost.  Time slices ``H[i0:i1, t]`` of a C-contiguous
-  ``(n_samples, n_timesteps, n_hidden)`` array are matrices with leading dimension
-  ``n_timesteps * n_hidden``: no copy.  The kernel computes each output element by the same
-  operations in the same order whatever the rows around it, so any split of the samples gives
-  the same bits.
-- Weight-gradient GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), single-threaded (the
-  Python layer limits BLAS to one thread).  BLAS is column-major; a row-major product
-  ``C = op(A) op(B)`` is computed as the column-major ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).
-- Parallelism and reproducibility: the samples are cut into blocks of ``row_block`` samples
-  (one per thread, from Python).  Each block is an independent recurrence, run by one thread
-  from t = 0 to the end (forward) or back (backward) with no synchronization between steps:
+- GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512 or portable C),
+  no BLAS.  The time loops (input projection, one product with W_rec or W_rec^T per step,
+  ``dX``) run on weight matrices packed once per call; through BLAS, each step re-packed the
+  matrix and paid a call's fixed cost.  The weight gradients (sums over all rows,
+  ``A^T B``) pack their operands in passes of 256 rows.  Time slices ``H[i0:i1, t]`` of a
+  C-contiguous ``(n_samples, n_timesteps, n_hidden)`` array are matrices with leading
+  dimension ``n_timesteps * n_hidden``: no copy.  The kernels compute each output element by
+  the same operations in the same order (a sum over the inner index in order) whatever the
+  rows and columns around it, so any split of the work gives the same bits.
+- Parallelism: the samples are cut into blocks of ``row_block`` samples (one per thread, from
+  Python).  Each block is an independent recurrence, run by one thread from t = 0 to the end
+  (forward) or back (backward) with no synchronization between steps:
     forward : one GEMM ``X @ W_in`` for all the block's time steps (written straight into H),
               then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
               bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
     backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
               GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
-  The weight gradients sum over every sample: they run after the recursion over fixed blocks
-  of ``col_block`` hidden units (output columns, fixed by the sizes), each block one BLAS GEMM
-  over all ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and
-  ``db`` a sum over the rows in row order.  Every output element is therefore computed by the
-  same sequence of operations whatever the number of threads: the bits do not depend on it.
+  The weight gradients sum over every sample, after the recursion: ``dW_in = X^T dA`` and
+  ``db`` (a sum over the rows in row order) on the calling thread, then
+  ``dW_rec = H_prev^T dA`` over blocks of ``grad_block`` of its rows, one per thread.
 - Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
   vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "sigcy_kernels.h" nogil:
     void sigcy_sigmoid_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
@@ -60,6 +55,14 @@ cdef extern from "sigcy_gemm.h" nogil:
     void sigcy_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
                       Py_ssize_t lda, const double *bp, double *c, Py_ssize_t ldc,
                       int accumulate) noexcept
+    Py_ssize_t sigcy_gemm_tn_work_f(Py_ssize_t m, Py_ssize_t n) noexcept
+    Py_ssize_t sigcy_gemm_tn_work_d(Py_ssize_t m, Py_ssize_t n) noexcept
+    void sigcy_gemm_tn_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                         Py_ssize_t lda, const float *b, Py_ssize_t ldb, float *c,
+                         Py_ssize_t ldc, int accumulate, float *work) noexcept
+    void sigcy_gemm_tn_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                         Py_ssize_t lda, const double *b, Py_ssize_t ldb, double *c,
+                         Py_ssize_t ldc, int accumulate, double *work) noexcept
 
 cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
@@ -82,9 +85,6 @@ cdef extern from "sigcy_rnn.h" nogil:
 sigcy_dispatch_init()
 GEMM_TARGET = sigcy_gemm_init().decode()
 
-ctypedef int (*_blas_get_threads)() noexcept nogil
-ctypedef void (*_blas_set_threads)(int) noexcept nogil
-
 # Activation codes shared with sigcy/rnn.py.
 ACT_SIGMOID = 0
 ACT_TANH = 1
@@ -103,27 +103,6 @@ def _tanh(floating[::1] x):
             x[i] = sigcy_tanh_f(x[i])
         else:
             x[i] = sigcy_tanh_d(x[i])
-
-
-cdef inline void _gemm_rm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                          floating alpha, const floating *a, Py_ssize_t lda,
-                          const floating *b, Py_ssize_t ldb, floating beta, floating *c,
-                          Py_ssize_t ldc) noexcept nogil:
-    """Row-major ``C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C`` through column-major BLAS.
-
-    The Python layer checks that every size and leading dimension fits in a BLAS int.
-    """
-    cdef int m_ = <int> m, n_ = <int> n, k_ = <int> k
-    # BLAS rejects leading dimensions below 1 (possible only for empty operands)
-    cdef int lda_ = <int> max(lda, 1), ldb_ = <int> max(ldb, 1), ldc_ = <int> max(ldc, 1)
-    if m == 0 or n == 0:
-        return
-    if floating is float:
-        sgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <float *> b, &ldb_, <float *> a, &lda_,
-              &beta, c, &ldc_)
-    else:
-        dgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <double *> b, &ldb_, <double *> a,
-              &lda_, &beta, c, &ldc_)
 
 
 # ----------------------------------------------------------------------------- packed GEMMs
@@ -151,6 +130,33 @@ cdef inline void _pack(const floating *b, Py_ssize_t ldb, bint trans, Py_ssize_t
         sigcy_pack_f(b, ldb, trans, k, n, bp)
     else:
         sigcy_pack_d(b, ldb, trans, k, n, bp)
+
+
+cdef inline void _gemm_tn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *a,
+                          Py_ssize_t lda, const floating *b, Py_ssize_t ldb, floating *c,
+                          Py_ssize_t ldc, bint accumulate, floating *work) noexcept nogil:
+    """Row-major ``C[m, n] (+)= A^T B``, A (k, m) and B (k, n) (src/sigcy_gemm.h)."""
+    if floating is float:
+        sigcy_gemm_tn_f(m, n, k, a, lda, b, ldb, c, ldc, accumulate, work)
+    else:
+        sigcy_gemm_tn_d(m, n, k, a, lda, b, ldb, c, ldc, accumulate, work)
+
+
+cdef inline Py_ssize_t _gemm_tn_work(Py_ssize_t m, Py_ssize_t n, floating dummy) noexcept nogil:
+    if floating is float:
+        return sigcy_gemm_tn_work_f(m, n)
+    else:
+        return sigcy_gemm_tn_work_d(m, n)
+
+
+def _gemm_tn_check(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                   bint accumulate):
+    """C (+)= A^T B with the weight-gradient kernel (for the tests and benchmarks)."""
+    cdef _Packed work = _Packed(_gemm_tn_work(A.shape[1], B.shape[1], <floating> 0)
+                                * sizeof(floating))
+    with nogil:
+        _gemm_tn(A.shape[1], B.shape[1], A.shape[0], &A[0, 0], A.shape[1], &B[0, 0],
+                 B.shape[1], &C[0, 0], C.shape[1], accumulate, <floating *> work.data)
 
 
 cdef class _Packed:
@@ -353,49 +359,55 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     sigcy_ftz_end(csr, flush)
 
 
-cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), flat
-                              const floating *H,    # IN  (n_rows, n_hidden), flat
-                              const floating *h0,   # IN  (n_samples, n_hidden) or NULL
+cdef void _weight_grads_first(const floating *X,    # IN  (n_rows, n_features), flat
                               floating *dA,         # INOUT (n_rows, n_hidden), flat;
-                                                    #   dA[:, 0, j0:j1] zeroed on exit
-                              floating *stash,      # scratch (n_samples, n_hidden)
+                                                    #   dA[:, 0] zeroed on exit
+                              floating *stash,      # OUT (n_samples, n_hidden): dA[:, 0]
                               floating *dW_in,      # OUT (n_features, n_hidden)
-                              floating *dW_rec,     # OUT (n_hidden, n_hidden)
                               floating *db,         # OUT (n_hidden,)
-                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-                              Py_ssize_t n_timesteps, Py_ssize_t n_features,
-                              Py_ssize_t n_hidden, int flush) noexcept nogil:
-    """Columns j0 <= j < j1 of dW_in, dW_rec and db: sums over every sample and step."""
-    cdef Py_ssize_t i, r, j, n = j1 - j0
-    cdef Py_ssize_t n_rows = n_samples * n_timesteps
-    cdef Py_ssize_t rs = n_timesteps * n_hidden
+                              floating *work,       # scratch for _gemm_tn
+                              Py_ssize_t n_samples, Py_ssize_t n_timesteps,
+                              Py_ssize_t n_features, Py_ssize_t n_hidden, int flush) noexcept nogil:
+    """dW_in and db (sums over every sample and step), then dA[:, 0] moved to the stash."""
+    cdef Py_ssize_t i, r, j
+    cdef Py_ssize_t n_rows = n_samples * n_timesteps, rs = n_timesteps * n_hidden
     cdef const floating *src
     cdef unsigned int csr = sigcy_ftz_begin(flush)
-    # dW_in[:, j0:j1] = X^T @ dA[:, j0:j1]
-    _gemm_rm(c'T', c'N', n_features, n, n_rows, <floating> 1, X, n_features, dA + j0,
-             n_hidden, <floating> 0, dW_in + j0, n_hidden)
-    # db[j0:j1]: the rows in order
-    for j in range(j0, j1):
+    # dW_in = X^T @ dA
+    _gemm_tn(n_features, n_hidden, n_rows, X, n_features, dA, n_hidden, dW_in, n_hidden,
+             False, work)
+    # db: the rows in order
+    for j in range(n_hidden):
         db[j] = 0
     for r in range(n_rows):
         src = dA + r * n_hidden
-        for j in range(j0, j1):
+        for j in range(n_hidden):
             db[j] = db[j] + src[j]
-    # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0.  One GEMM over the flat rows
-    # pairs H[i, t-1] with dA[i, t] for t >= 1, and H[i-1, T-1] with dA[i, 0]; zeroing
-    # dA[:, 0] (kept in `stash`) removes the wrong pairs, then h0^T dA[:, 0] is added.
+    # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0 is one product over the flat
+    # rows, pairing H[i, t-1] with dA[i, t] for t >= 1 and H[i-1, T-1] with dA[i, 0];
+    # zeroing dA[:, 0] (kept in the stash) removes the wrong pairs, h0^T stash adds the right.
     for i in range(n_samples):
-        memcpy(stash + i * n_hidden + j0, dA + i * rs + j0, n * sizeof(floating))
-        memset(dA + i * rs + j0, 0, n * sizeof(floating))
-    if n_rows > 1:
-        _gemm_rm(c'T', c'N', n_hidden, n, n_rows - 1, <floating> 1, H, n_hidden,
-                 dA + n_hidden + j0, n_hidden, <floating> 0, dW_rec + j0, n_hidden)
-    else:
-        for i in range(n_hidden):
-            memset(dW_rec + i * n_hidden + j0, 0, n * sizeof(floating))
+        memcpy(stash + i * n_hidden, dA + i * rs, n_hidden * sizeof(floating))
+        memset(dA + i * rs, 0, n_hidden * sizeof(floating))
+    sigcy_ftz_end(csr, flush)
+
+
+cdef void _weight_grads_rec(const floating *H,    # IN  (n_rows, n_hidden), flat
+                            const floating *h0,   # IN  (n_samples, n_hidden) or NULL
+                            const floating *dA,   # IN  (n_rows, n_hidden), dA[:, 0] zeroed
+                            const floating *stash,  # IN (n_samples, n_hidden): dA[:, 0]
+                            floating *dW_rec,     # OUT (n_hidden, n_hidden)
+                            floating *work,       # scratch for _gemm_tn
+                            Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_samples,
+                            Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int flush) noexcept nogil:
+    """Rows i0 <= i < i1 of dW_rec (see _weight_grads_first)."""
+    cdef Py_ssize_t n_rows = n_samples * n_timesteps
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
+    _gemm_tn(i1 - i0, n_hidden, n_rows - 1, H + i0, n_hidden, dA + n_hidden, n_hidden,
+             dW_rec + i0 * n_hidden, n_hidden, False, work)
     if h0 != NULL:
-        _gemm_rm(c'T', c'N', n_hidden, n, n_samples, <floating> 1, h0, n_hidden, stash + j0,
-                 n_hidden, <floating> 1, dW_rec + j0, n_hidden)
+        _gemm_tn(i1 - i0, n_hidden, n_samples, h0 + i0, n_hidden, stash, n_hidden,
+                 dW_rec + i0 * n_hidden, n_hidden, True, work)
     sigcy_ftz_end(csr, flush)
 
 
@@ -418,33 +430,31 @@ def elman_backward_loop(
     floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
     int act,
     Py_ssize_t row_block,             # samples per recursion block (any split: same bits)
-    Py_ssize_t col_block,             # hidden units per block of the weight gradients
+    Py_ssize_t grad_block,            # rows of dW_rec per block (any split: same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
-    const size_t[:, ::1] blas_threads,  # IN (n_libraries, 2): addresses of each OpenBLAS'
-                                      #     get/set_num_threads, set to 1 around the BLAS
-                                      #     calls; None: the caller limits BLAS itself
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
     cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
-    cdef Py_ssize_t n_col_blocks = (n_hidden + col_block - 1) // col_block
+    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
     cdef Py_ssize_t blk
     cdef int threads_rows = <int> min(n_threads, n_row_blocks)
-    cdef int threads_cols = <int> min(n_threads, n_col_blocks)
+    cdef int threads_grad = <int> min(n_threads, n_grad_blocks)
     cdef const floating *h0_ptr = NULL
-    cdef Py_ssize_t lib, n_blas = 0 if blas_threads is None else blas_threads.shape[0]
-    cdef int blas_old[8]
     cdef Py_ssize_t size_in = _packed_size(n_hidden, n_features, <floating> 0)
     cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
-    cdef _Packed packed = _Packed((size_in + size_rec + 64) * sizeof(floating))
+    cdef Py_ssize_t size_work = max(_gemm_tn_work(n_features, n_hidden, <floating> 0),
+                                    _gemm_tn_work(grad_block, n_hidden, <floating> 0))
+    cdef _Packed packed = _Packed((size_in + size_rec + threads_grad * size_work + 128)
+                                  * sizeof(floating))
     cdef floating *W_in_Tp = <floating *> packed.data
     cdef floating *W_rec_Tp = W_in_Tp + (size_in + 63) // 64 * 64
+    cdef floating *work = W_rec_Tp + (size_rec + 63) // 64 * 64
+    size_work = (size_work + 63) // 64 * 64
     if h0 is not None:
         h0_ptr = &h0[0, 0]
-    if n_blas > 8:
-        raise ValueError("at most 8 BLAS libraries")
     with nogil:
         _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
         _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
@@ -463,25 +473,18 @@ def elman_backward_loop(
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
-        # weight gradients, after the recursion; carry[0] is free again: the stash.
-        # BLAS single-threaded (its results can depend on its thread count).
-        for lib in range(n_blas):
-            blas_old[lib] = (<_blas_get_threads> <void *> blas_threads[lib, 0])()
-            if blas_old[lib] != 1:
-                (<_blas_set_threads> <void *> blas_threads[lib, 1])(1)
-        if threads_cols > 1:
-            for blk in prange(n_col_blocks, schedule='static', chunksize=1,
-                              num_threads=threads_cols):
-                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
-                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
-                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden, flush)
+        # weight gradients, after the recursion; carry[0] is free again: the stash
+        _weight_grads_first(&X[0, 0, 0], &dA[0, 0, 0], &carry[0, 0, 0], &dW_in[0, 0], &db[0],
+                            work, n_samples, n_timesteps, n_features, n_hidden, flush)
+        if threads_grad > 1:
+            for blk in prange(n_grad_blocks, schedule='static', num_threads=threads_grad):
+                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
+                                  &dW_rec[0, 0], work + threadid() * size_work,
+                                  blk * grad_block, min((blk + 1) * grad_block, n_hidden),
+                                  n_samples, n_timesteps, n_hidden, flush)
         else:
-            for blk in range(n_col_blocks):
-                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
-                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
-                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden, flush)
-        for lib in range(n_blas):
-            if blas_old[lib] != 1:
-                (<_blas_set_threads> <void *> blas_threads[lib, 1])(blas_old[lib])
+            for blk in range(n_grad_blocks):
+                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
+                                  &dW_rec[0, 0], work, blk * grad_block,
+                                  min((blk + 1) * grad_block, n_hidden), n_samples,
+                                  n_timesteps, n_hidden, flush)

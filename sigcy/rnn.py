@@ -1,20 +1,17 @@
 """Elman recurrent networks: forward pass and backpropagation through time.
 
 The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
-GEMM, each time step one GEMM with the recurrent weights (sigcy's own kernel on weights
-packed once per call, ``sigcy/src/sigcy_gemm.h``) plus a fused bias/activation loop (OpenMP
-over blocks of samples), and the weight gradients are BLAS GEMMs over all time steps after
-the backward recursion.  This module validates the arguments, casts and copies them to one
+GEMM, each time step one GEMM with the recurrent weights plus a fused bias/activation loop
+(OpenMP over blocks of samples), and the weight gradients are GEMMs over all time steps after
+the backward recursion, all with sigcy's own kernels (``sigcy/src/sigcy_gemm.h``; weights
+packed once per call).  This module validates the arguments, casts and copies them to one
 C-contiguous dtype, allocates every result, and chooses the thread count.
 
-Reproducibility: the results are the same bits for any number of OpenMP or BLAS threads.
-The time-loop kernel computes every element the same way whatever block of samples it is
-in; the weight gradients are cut into blocks fixed by the array sizes alone, and BLAS runs
-single-threaded inside them (OpenBLAS' own GEMM results may depend on its thread count); see
-:func:`elman_forward` Notes.
+Reproducibility: the results are the same bits for any number of OpenMP threads (and BLAS is
+not used): the kernels compute every element the same way whatever block of the work it is
+in; see :func:`elman_forward` Notes.
 """
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from sigcy import _rnn
 from sigcy._openmp_helpers import _openmp_effective_n_threads
@@ -24,36 +21,32 @@ __all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
 ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
 
 # The recursions run over blocks of samples, each an independent recurrence that one thread
-# runs from the first step to the last.  Their GEMMs are sigcy's own (src/sigcy_gemm.h), which
-# compute every output element by the same operations whatever the block, so the blocks can
-# follow the thread count: one block per thread (more above _MAX_ROW_BLOCK samples per
-# block), in whole tiles of 8 rows.  _ROW_BLOCK fixes the block size instead (the tests use
-# tiny blocks).  The weight gradients are BLAS GEMMs over all samples, cut into fixed blocks
-# of _COL_BLOCK hidden units (None: at most two blocks, each GEMM reads all of H or X once).
+# runs from the first step to the last; the weight gradient dW_rec over blocks of its rows.
+# All GEMMs are sigcy's own (src/sigcy_gemm.h), which compute every output element by the
+# same operations whatever the block, so the blocks can follow the thread count: one block
+# per thread (more above _MAX_ROW_BLOCK samples per block), in whole tiles of 8 rows.
+# _ROW_BLOCK and _GRAD_BLOCK fix the block sizes instead (the tests use tiny blocks).
 # Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread: waking the
 # OpenMP team would cost more than it saves.
 _ROW_BLOCK = None
+_GRAD_BLOCK = None
 _MAX_ROW_BLOCK = 256
 _ROW_TILE = 8
 _PARALLEL_MIN_ELEMENTS = 32768
-_COL_BLOCK = None
 
 
 def _blocks(n_samples, n_hidden, n_threads):
-    """(row_block, col_block) for the compiled loops."""
+    """(row_block, grad_block) for the compiled loops."""
     row_block = _ROW_BLOCK
     if row_block is None:
         n_blocks = n_threads * max(1, -(-n_samples // (n_threads * _MAX_ROW_BLOCK)))
         row_block = -(-max(n_samples, 1) // n_blocks)
         row_block = -(-row_block // _ROW_TILE) * _ROW_TILE
-    col_block = _COL_BLOCK
-    if col_block is None:
-        col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
-    return row_block, col_block
-
-
-# BLAS takes int (32-bit) sizes.
-_BLAS_INT_MAX = 2**31 - 1
+    grad_block = _GRAD_BLOCK
+    if grad_block is None:
+        grad_block = -(-max(n_hidden, 1) // n_threads)
+        grad_block = -(-grad_block // _ROW_TILE) * _ROW_TILE
+    return row_block, grad_block
 
 
 def _shape_error(name, shape, expected):
@@ -134,13 +127,7 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
     def c(a):
         return None if a is None else np.ascontiguousarray(a, dtype=dtype)
 
-    # copies first: a size that cannot be allocated is a MemoryError
-    arrays = [c(a) for a in (X, W_in, W_rec, b, h0, H, dH)]
-    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
-        raise ValueError(
-            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
-        )
-    X, W_in, W_rec, b, h0, H, dH = arrays
+    X, W_in, W_rec, b, h0, H, dH = (c(a) for a in (X, W_in, W_rec, b, h0, H, dH))
     return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, ACTIVATIONS[activation])
 
 
@@ -148,59 +135,6 @@ def _n_threads(n_samples, n_timesteps, n_hidden):
     if n_samples * n_timesteps * n_hidden < _PARALLEL_MIN_ELEMENTS:
         return 1
     return _openmp_effective_n_threads()
-
-
-_blas_controller = None
-_blas_thread_functions = None
-
-
-def _openblas_thread_functions():
-    """Addresses of every loaded BLAS' (get, set) number-of-threads functions, or None.
-
-    An array of shape (n_libraries, 2) when every BLAS that threadpoolctl finds is an OpenBLAS
-    with its own thread pool (not the OpenMP layer): the compiled loop then sets them to one
-    thread around its BLAS calls and restores them, at a few ns instead of the ~9 us of a
-    threadpoolctl limit.  None otherwise (the caller uses :func:`_single_threaded_blas`).
-    Looked up once.
-    """
-    global _blas_thread_functions
-    if _blas_thread_functions is None:
-        import ctypes
-
-        addresses = []
-        for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
-            if lib.internal_api != "openblas" or getattr(lib, "threading_layer", "") == "openmp":
-                addresses = False
-                break
-            for prefix in ("", "scipy_"):
-                for suffix in ("", "64_", "_64"):
-                    get = getattr(lib.dynlib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                    set_ = getattr(lib.dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
-                    if get is not None and set_ is not None:
-                        break
-                else:
-                    continue
-                break
-            if get is None or set_ is None:
-                addresses = False
-                break
-            addresses.append([ctypes.cast(f, ctypes.c_void_p).value for f in (get, set_)])
-        _blas_thread_functions = (np.array(addresses, dtype=np.uintp).reshape(-1, 2)
-                                  if addresses is not False else False)
-    return _blas_thread_functions if _blas_thread_functions is not False else None
-
-
-def _single_threaded_blas():
-    """A context limiting the BLAS that scipy.linalg.cython_blas uses to one thread.
-
-    OpenBLAS' GEMM can return different bits for different thread counts; sigcy runs its
-    GEMMs single-threaded, in parallel over fixed blocks, instead.  The controller is built
-    once (a fresh ``threadpool_limits`` scans the loaded libraries, ~0.25 ms).
-    """
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    return _blas_controller.limit(limits=1)
 
 
 def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None,
@@ -259,8 +193,8 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     one thread runs from the first step to the last: the input projection of all its time
     steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` and a fused
     bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
-    sigcy's own register-blocked kernel (AVX-512 where available, else portable C) on W_in
-    and W_rec packed once per call.  No Python runs inside the time loop.
+    sigcy's own register-blocked kernel (AVX-512 where available, else portable C; no BLAS)
+    on W_in and W_rec packed once per call.  No Python runs inside the time loop.
 
     The result does not depend on the number of OpenMP threads: the kernel computes every
     element of a product by the same operations in the same order (``acc += a * b`` over
@@ -368,12 +302,10 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
 
     Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
     GEMM ``carry = dA[:, t] @ W_rec^T`` (sigcy's kernel, as in :func:`elman_forward`), and
-    ``dX = dA @ W_in^T`` follows per block of samples.  ``dW_in`` and ``dW_rec`` are one BLAS
-    GEMM per block of hidden units (at most two blocks, fixed by the sizes) over all time
-    steps, with BLAS limited to one thread (a multi-threaded OpenBLAS GEMM can return
-    different last bits for different thread counts), and ``db`` a sum over the rows in
-    their order, so the result does not depend on the number of threads.  Extra memory: one array of
-    H's size (``dA``).
+    ``dX = dA @ W_in^T`` follows per block of samples.  ``dW_in``, ``dW_rec`` and ``db`` are
+    then sums over all samples and steps, in row order (``dW_rec`` in blocks of its rows, one
+    per thread), so the result does not depend on the number of threads.  Extra memory: one
+    array of H's size (``dA``).
 
     Examples
     --------
@@ -417,13 +349,8 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
-    args = (X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX, dW_in, dW_rec, db,
-            dh0, act, *_blocks(n_samples, n_hidden, n_threads), n_threads,
-            bool(flush_subnormals))
-    blas_threads = _openblas_thread_functions()
-    if blas_threads is not None:
-        _rnn.elman_backward_loop(*args, blas_threads)
-    else:
-        with _single_threaded_blas():
-            _rnn.elman_backward_loop(*args, None)
+    _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX,
+                             dW_in, dW_rec, db, dh0, act,
+                             *_blocks(n_samples, n_hidden, n_threads), n_threads,
+                             bool(flush_subnormals))
     return dX, dW_in, dW_rec, db, dh0

@@ -67,7 +67,7 @@ def parallel_everywhere(monkeypatch):
     """Run the OpenMP loops even on tiny problems, over many small blocks."""
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
-    monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
+    monkeypatch.setattr(rnn, "_GRAD_BLOCK", 7)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -106,7 +106,7 @@ def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
 def test_blocking_matches_reference(monkeypatch, row_block, col_block):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
-    monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
+    monkeypatch.setattr(rnn, "_GRAD_BLOCK", col_block)
     p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
                 with_lengths=True)
     H, grads = run(p, "sigmoid", bptt_steps=4)
@@ -146,13 +146,40 @@ def test_tanh_kernel_accuracy(dtype):
     assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, m, n", [(0, 3, 5), (1, 1, 1), (300, 9, 33), (600, 17, 70),
+                                     (257, 8, 16)])
+def test_weight_gradient_kernel(dtype, k, m, n):
+    # C (+)= A^T B over passes of 256 rows, every tail of the tiles and panels
+    rng = np.random.default_rng(k + m + n)
+    A = rng.standard_normal((k, m)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    expected = A.astype(np.float64).T @ B.astype(np.float64)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    C = C0.copy()
+    rnn._rnn._gemm_tn_check(A, B, C, False)
+    assert_allclose(C, expected, **tol)
+    C = C0.copy()
+    rnn._rnn._gemm_tn_check(A, B, C, True)
+    assert_allclose(C, C0 + expected, **tol)
+    # any block of rows gives the same bits
+    if m > 1:
+        C_top = np.zeros((m // 2, n), dtype)
+        rnn._rnn._gemm_tn_check(np.ascontiguousarray(A[:, : m // 2]), B, C_top, False)
+        C_all = np.zeros((m, n), dtype)
+        rnn._rnn._gemm_tn_check(A, B, C_all, False)
+        assert_array_equal(C_top, C_all[: m // 2])
+
+
 def test_block_choice():
     assert rnn._blocks(64, 512, 1)[0] == 64       # one block of samples per thread
     assert rnn._blocks(64, 512, 2)[0] == 32
     assert rnn._blocks(13, 40, 2)[0] == 8         # whole tiles of 8 rows
     assert rnn._blocks(1000, 32, 1)[0] == 256     # at most 256 samples a block
     assert rnn._blocks(600, 32, 2)[0] == 152      # 4 blocks, 2 a thread
-    assert rnn._blocks(64, 512, 1)[1] == 256 and rnn._blocks(64, 32, 1)[1] == 64
+    assert rnn._blocks(64, 512, 1)[1] == 512 and rnn._blocks(64, 512, 2)[1] == 256
+    assert rnn._blocks(64, 37, 2)[1] == 24        # rows of dW_rec, whole tiles
 
 
 def test_larger_problem_matches_reference():
@@ -358,21 +385,6 @@ def test_blas_limit_is_restored():
         counts = {i["num_threads"] for i in threadpoolctl.threadpool_info()
                   if i["user_api"] == "blas"}
     assert counts == {2}
-
-
-def test_threadpoolctl_fallback_gives_the_same_bits(monkeypatch):
-    # without direct access to OpenBLAS' thread functions, threadpoolctl limits BLAS instead
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    p = problem(seed=13, with_lengths=True)
-    direct = _all_outputs(p, np.float64, "tanh", None)
-    monkeypatch.setattr(rnn, "_blas_thread_functions", False)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        fallback = _all_outputs(p, np.float64, "tanh", None)
-        counts = {i["num_threads"] for i in threadpoolctl.threadpool_info()
-                  if i["user_api"] == "blas"}
-    assert counts == {2}
-    for a, b in zip(direct, fallback):
-        assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------------------------- bad input

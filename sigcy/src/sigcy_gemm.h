@@ -33,6 +33,7 @@
 #define SIGCY_NR_F 32
 #define SIGCY_NR_D 16
 #define SIGCY_MR 8
+#define SIGCY_KC 256      /* rows per pass of the A^T B kernel: a panel's KC x NR stay in L1 */
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(SIGCY_NO_AVX512_GEMM)
@@ -114,13 +115,40 @@ static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t ld
 SIGCY_DEFINE_GEMM_C(float, SIGCY_NR_F, sigcy_gemm_f_c)
 SIGCY_DEFINE_GEMM_C(double, SIGCY_NR_D, sigcy_gemm_d_c)
 
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (work unused). */
+#define SIGCY_DEFINE_GEMM_TN_C(T, NR, name)                                                  \
+static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda,          \
+                 const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)    \
+{                                                                                            \
+    (void)work;                                                                              \
+    for (ptrdiff_t i = 0; i < m; i++)                                                        \
+        for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {                                           \
+            ptrdiff_t nn = n - j0 < NR ? n - j0 : NR;                                        \
+            T acc[NR];                                                                       \
+            T *c = C + i * ldc + j0;                                                         \
+            for (ptrdiff_t jj = 0; jj < nn; jj++)                                            \
+                acc[jj] = accumulate ? c[jj] : (T)0;                                         \
+            for (ptrdiff_t p = 0; p < k; p++) {                                              \
+                T ap = A[p * lda + i];                                                       \
+                const T *b = B + p * ldb + j0;                                               \
+                for (ptrdiff_t jj = 0; jj < nn; jj++)                                        \
+                    acc[jj] = acc[jj] + ap * b[jj];                                          \
+            }                                                                                \
+            for (ptrdiff_t jj = 0; jj < nn; jj++)                                            \
+                c[jj] = acc[jj];                                                             \
+        }                                                                                    \
+}
+SIGCY_DEFINE_GEMM_TN_C(float, SIGCY_NR_F, sigcy_gemm_tn_f_c)
+SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
+
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
-/* One tile of MR rows x one panel (two registers a row), MR a constant after inlining. */
+/* One tile of MR rows x one panel (two registers a row); A(r, p) = A[r * lda + p], or
+ * A[p * lda + r] if AT.  MR and AT are constants after inlining. */
 #define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
 __attribute__((target("avx512f"), always_inline)) static inline void name(                  \
-    const int MR, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, T *C, ptrdiff_t ldc,  \
-    MASK m0, MASK m1, int accumulate)                                                       \
+    const int MR, const int AT, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, T *C,  \
+    ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)                                        \
 {                                                                                            \
     const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
     V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
@@ -139,7 +167,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
         V b1 = _mm512_loadu_##SUF(bq + p * 2 * W + W);                                       \
         _Pragma("GCC unroll 8")                                                              \
         for (int r = 0; r < MR; r++) {                                                       \
-            V a = _mm512_set1_##SUF(A[r * lda + p]);                                         \
+            V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
             c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
             c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                        \
         }                                                                                    \
@@ -167,24 +195,94 @@ __attribute__((target("avx512f"))) static void name(                            
         MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
         ptrdiff_t i0 = 0;                                                                    \
         for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
-            tile(SIGCY_MR, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1,        \
+            tile(SIGCY_MR, 0, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1,     \
                  accumulate);                                                                \
         const T *a = A + i0 * lda;                                                           \
         T *c = C + i0 * ldc + j0;                                                            \
         switch (m - i0) {                                                                    \
-        case 7: tile(7, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 6: tile(6, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 5: tile(5, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 4: tile(4, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 3: tile(3, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 2: tile(2, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
-        case 1: tile(1, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                   \
+        case 7: tile(7, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 6: tile(6, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 5: tile(5, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 4: tile(4, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 3: tile(3, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 2: tile(2, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
+        case 1: tile(1, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
         default: break;                                                                      \
         }                                                                                    \
     }                                                                                        \
 }
 SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512)
 SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512, sigcy_gemm_d_avx512)
+
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
+ * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR into work, then
+ * runs every tile against one panel (kept in L1) at a time; a pass continues from the partial
+ * sums in C. */
+#define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name)                                \
+__attribute__((target("avx512f"))) static void name(                                        \
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,            \
+    ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)                            \
+{                                                                                            \
+    const int W = NR / 2;                                                                    \
+    ptrdiff_t n_panels = (n + NR - 1) / NR, n_tiles = (m + SIGCY_MR - 1) / SIGCY_MR;         \
+    T *bp = work, *ap = work + n_panels * SIGCY_KC * NR;                                     \
+    if (m <= 0 || n <= 0)                                                                    \
+        return;                                                                              \
+    for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += SIGCY_KC) {                              \
+        ptrdiff_t kk = k - k0 < SIGCY_KC ? k - k0 : SIGCY_KC;                                \
+        int acc = accumulate || k0 > 0;                                                      \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
+            ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
+            T *dst = bp + q * SIGCY_KC * NR;                                                 \
+            const T *src = B + k0 * ldb + q * NR;                                            \
+            if (nn == NR)                                                                    \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    memcpy(dst + p * NR, src + p * ldb, NR * sizeof(T));                     \
+            else                                                                             \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    for (ptrdiff_t jj = 0; jj < NR; jj++)                                    \
+                        dst[p * NR + jj] = jj < nn ? src[p * ldb + jj] : (T)0;               \
+        }                                                                                    \
+        for (ptrdiff_t it = 0; it < n_tiles; it++) {                                         \
+            ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;        \
+            T *dst = ap + it * SIGCY_KC * SIGCY_MR;                                          \
+            const T *src = A + k0 * lda + i0;                                                \
+            if (mr == SIGCY_MR)                                                              \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    memcpy(dst + p * SIGCY_MR, src + p * lda, SIGCY_MR * sizeof(T));         \
+            else                                                                             \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    for (ptrdiff_t r = 0; r < mr; r++)                                       \
+                        dst[p * SIGCY_MR + r] = src[p * lda + r];                            \
+        }                                                                                    \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
+            ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
+            MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                          \
+            MASK m1 = nn >= NR ? (MASK)~0u                                                   \
+                      : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);                    \
+            const T *bq = bp + q * SIGCY_KC * NR;                                            \
+            for (ptrdiff_t it = 0; it < n_tiles; it++) {                                     \
+                ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;    \
+                const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
+                T *c = C + i0 * ldc + q * NR;                                                \
+                switch (mr) {                                                                \
+                case 8: tile(8, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 7: tile(7, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 6: tile(6, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 5: tile(5, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 4: tile(4, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 3: tile(3, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 2: tile(2, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                default: tile(1, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;       \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_TN_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512,
+                            sigcy_gemm_tn_f_avx512)
+SIGCY_DEFINE_GEMM_TN_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512,
+                            sigcy_gemm_tn_d_avx512)
 #endif
 
 /* ------------------------------------------------------------------------- dispatch */
@@ -192,8 +290,15 @@ typedef void (*sigcy_gemm_f_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, 
                                 const float *, float *, ptrdiff_t, int);
 typedef void (*sigcy_gemm_d_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
                                 const double *, double *, ptrdiff_t, int);
+typedef void (*sigcy_gemm_tn_f_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                   const float *, ptrdiff_t, float *, ptrdiff_t, int, float *);
+typedef void (*sigcy_gemm_tn_d_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                   const double *, ptrdiff_t, double *, ptrdiff_t, int,
+                                   double *);
 static sigcy_gemm_f_fn sigcy_gemm_f_ptr = sigcy_gemm_f_c;
 static sigcy_gemm_d_fn sigcy_gemm_d_ptr = sigcy_gemm_d_c;
+static sigcy_gemm_tn_f_fn sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_c;
+static sigcy_gemm_tn_d_fn sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_c;
 static const char *sigcy_gemm_target = "portable";
 
 /* Pick the kernel once, at import, before any thread can call one. */
@@ -205,6 +310,8 @@ static const char *sigcy_gemm_init(void)
     if ((want == NULL || strcmp(want, "avx512") == 0) && __builtin_cpu_supports("avx512f")) {
         sigcy_gemm_f_ptr = sigcy_gemm_f_avx512;
         sigcy_gemm_d_ptr = sigcy_gemm_d_avx512;
+        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx512;
+        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx512;
         sigcy_gemm_target = "avx512";
     }
 #endif
@@ -225,6 +332,34 @@ static inline void sigcy_gemm_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const dou
 {
     if (m > 0 && n > 0)
         sigcy_gemm_d_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (the weight gradients: sums over all
+ * rows); work: sigcy_gemm_tn_work_* values, 64-byte aligned.  Same order of operations on
+ * every element as sigcy_gemm_*. */
+static ptrdiff_t sigcy_gemm_tn_work_f(ptrdiff_t m, ptrdiff_t n)
+{
+    return SIGCY_KC * ((n + SIGCY_NR_F - 1) / SIGCY_NR_F * SIGCY_NR_F
+                       + (m + SIGCY_MR - 1) / SIGCY_MR * SIGCY_MR);
+}
+static ptrdiff_t sigcy_gemm_tn_work_d(ptrdiff_t m, ptrdiff_t n)
+{
+    return SIGCY_KC * ((n + SIGCY_NR_D - 1) / SIGCY_NR_D * SIGCY_NR_D
+                       + (m + SIGCY_MR - 1) / SIGCY_MR * SIGCY_MR);
+}
+static inline void sigcy_gemm_tn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A,
+                                   ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                                   ptrdiff_t ldc, int accumulate, float *work)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_tn_f_ptr(m, n, k, A, lda, B, ldb, C, ldc, accumulate, work);
+}
+static inline void sigcy_gemm_tn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A,
+                                   ptrdiff_t lda, const double *B, ptrdiff_t ldb, double *C,
+                                   ptrdiff_t ldc, int accumulate, double *work)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_tn_d_ptr(m, n, k, A, lda, B, ldb, C, ldc, accumulate, work);
 }
 
 #endif /* SIGCY_GEMM_H */
