@@ -3,9 +3,9 @@
 Design
 ------
 - Python (``sigcy/rnn.py``): validation, casting to one dtype, C-contiguous copies, allocation
-  of every output and scratch array, block sizes and the thread count.  Here only the packed
-  copies of the weight matrices are allocated (``_Packed``, before the loops); the time loops
-  run without the GIL and touch no Python object.
+  of every output and scratch array (the packed weights and the GEMM workspaces in one
+  ``scratch`` buffer of ``scratch_bytes``), block sizes and the thread count.  Nothing here
+  allocates, raises or touches a Python object in the loops, which run without the GIL.
 - GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512 or portable C),
   no BLAS.  The time loops (input projection, one product with W_rec or W_rec^T per step,
   ``dX``) run on weight matrices packed once per call; through BLAS, each step re-packed the
@@ -174,6 +174,56 @@ cdef class _Packed:
         free(self.raw)
 
 
+cdef inline Py_ssize_t _round64(Py_ssize_t n) noexcept nogil:
+    return (n + 63) // 64 * 64
+
+
+cdef Py_ssize_t _forward_scratch(Py_ssize_t n_features, Py_ssize_t n_hidden,
+                                 floating dummy) noexcept nogil:
+    """Values of scratch elman_forward_loop needs: W_in and W_rec packed, 64-value aligned."""
+    return (_round64(_packed_size(n_features, n_hidden, dummy))
+            + _round64(_packed_size(n_hidden, n_hidden, dummy)) + 64)
+
+
+cdef Py_ssize_t _backward_work(Py_ssize_t n_features, Py_ssize_t n_hidden,
+                               Py_ssize_t grad_block, floating dummy) noexcept nogil:
+    return _round64(max(_gemm_tn_work(n_features, n_hidden, dummy),
+                        _gemm_tn_work(grad_block, n_hidden, dummy)))
+
+
+cdef Py_ssize_t _backward_scratch(Py_ssize_t n_features, Py_ssize_t n_hidden,
+                                  Py_ssize_t grad_block, int n_threads,
+                                  floating dummy) noexcept nogil:
+    """Values of scratch elman_backward_loop needs: W_in^T and W_rec^T packed, then one
+    A^T B workspace per thread of the weight gradients."""
+    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
+    return (_round64(_packed_size(n_hidden, n_features, dummy))
+            + _round64(_packed_size(n_hidden, n_hidden, dummy))
+            + min(n_threads, n_grad_blocks) * _backward_work(n_features, n_hidden, grad_block,
+                                                             dummy) + 64)
+
+
+def scratch_bytes(bint float32, bint backward, Py_ssize_t n_features, Py_ssize_t n_hidden,
+                  Py_ssize_t grad_block=1, int n_threads=1):
+    """Bytes of ``scratch`` that elman_forward_loop / elman_backward_loop need."""
+    if backward:
+        if float32:
+            return _backward_scratch(n_features, n_hidden, grad_block, n_threads,
+                                     <float> 0) * sizeof(float)
+        return _backward_scratch(n_features, n_hidden, grad_block, n_threads,
+                                 <double> 0) * sizeof(double)
+    if float32:
+        return _forward_scratch(n_features, n_hidden, <float> 0) * sizeof(float)
+    return _forward_scratch(n_features, n_hidden, <double> 0) * sizeof(double)
+
+
+cdef inline char *_aligned64(unsigned char[::1] scratch, Py_ssize_t n_bytes) except NULL:
+    """scratch's first 64-byte aligned address, checking that n_bytes fit (with the slack)."""
+    if scratch.shape[0] < n_bytes:
+        raise ValueError(f"scratch holds {scratch.shape[0]} bytes, need {n_bytes}")
+    return <char *> &scratch[0] + (64 - <size_t> &scratch[0] % 64) % 64
+
+
 # ----------------------------------------------------------------------------- forward
 cdef inline void _forward_row(floating *row,              # INOUT pre-activation -> H[i, t]
                               const floating *prev,       # IN H[i, t-1] (only if not active)
@@ -245,17 +295,17 @@ def elman_forward_loop(
     Py_ssize_t row_block,             # samples per block (any split gives the same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
+    unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
     cdef Py_ssize_t n_blocks, blk
     cdef const floating *h0_ptr = NULL
-    cdef Py_ssize_t size_in = _packed_size(n_features, n_hidden, <floating> 0)
-    cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
-    cdef _Packed packed = _Packed((size_in + size_rec + 64) * sizeof(floating))
-    cdef floating *W_in_p = <floating *> packed.data
-    cdef floating *W_rec_p = W_in_p + (size_in + 63) // 64 * 64
+    cdef floating *W_in_p = <floating *> _aligned64(
+        scratch, _forward_scratch(n_features, n_hidden, <floating> 0) * sizeof(floating))
+    cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
+                                                            <floating> 0))
     if h0 is not None:
         h0_ptr = &h0[0, 0]
     n_blocks = (n_samples + row_block - 1) // row_block
@@ -433,6 +483,7 @@ def elman_backward_loop(
     Py_ssize_t grad_block,            # rows of dW_rec per block (any split: same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
+    unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
@@ -443,16 +494,13 @@ def elman_backward_loop(
     cdef int threads_rows = <int> min(n_threads, n_row_blocks)
     cdef int threads_grad = <int> min(n_threads, n_grad_blocks)
     cdef const floating *h0_ptr = NULL
-    cdef Py_ssize_t size_in = _packed_size(n_hidden, n_features, <floating> 0)
-    cdef Py_ssize_t size_rec = _packed_size(n_hidden, n_hidden, <floating> 0)
-    cdef Py_ssize_t size_work = max(_gemm_tn_work(n_features, n_hidden, <floating> 0),
-                                    _gemm_tn_work(grad_block, n_hidden, <floating> 0))
-    cdef _Packed packed = _Packed((size_in + size_rec + threads_grad * size_work + 128)
-                                  * sizeof(floating))
-    cdef floating *W_in_Tp = <floating *> packed.data
-    cdef floating *W_rec_Tp = W_in_Tp + (size_in + 63) // 64 * 64
-    cdef floating *work = W_rec_Tp + (size_rec + 63) // 64 * 64
-    size_work = (size_work + 63) // 64 * 64
+    cdef floating *W_in_Tp = <floating *> _aligned64(
+        scratch, _backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
+        * sizeof(floating))
+    cdef floating *W_rec_Tp = W_in_Tp + _round64(_packed_size(n_hidden, n_features,
+                                                              <floating> 0))
+    cdef floating *work = W_rec_Tp + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
+    cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
     if h0 is not None:
         h0_ptr = &h0[0, 0]
     with nogil:
