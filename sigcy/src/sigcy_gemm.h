@@ -143,12 +143,13 @@ SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
 
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
-/* One tile of MR rows x one panel (two registers a row); A(r, p) = A[r * lda + p], or
- * A[p * lda + r] if AT.  MR and AT are constants after inlining. */
+/* One tile of MR rows x one panel (two registers a row, or only the first if NV == 1: panels
+ * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT.  MR, AT and
+ * NV are constants after inlining. */
 #define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
 __attribute__((target("avx512f"), always_inline)) static inline void name(                  \
-    const int MR, const int AT, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, T *C,  \
-    ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)                                        \
+    const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
+    const T *bq, T *C, ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)                     \
 {                                                                                            \
     const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
     V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
@@ -156,30 +157,55 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
     for (int r = 0; r < MR; r++) {                                                           \
         if (accumulate) {                                                                    \
             c0[r] = _mm512_maskz_loadu_##SUF(m0, C + r * ldc);                               \
-            c1[r] = _mm512_maskz_loadu_##SUF(m1, C + r * ldc + W);                           \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_maskz_loadu_##SUF(m1, C + r * ldc + W);                       \
         } else {                                                                             \
             c0[r] = _mm512_setzero_##SUF();                                                  \
-            c1[r] = _mm512_setzero_##SUF();                                                  \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_setzero_##SUF();                                              \
         }                                                                                    \
     }                                                                                        \
     for (ptrdiff_t p = 0; p < k; p++) {                                                      \
         V b0 = _mm512_loadu_##SUF(bq + p * 2 * W);                                           \
-        V b1 = _mm512_loadu_##SUF(bq + p * 2 * W + W);                                       \
+        V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * 2 * W + W) : b0;                        \
         _Pragma("GCC unroll 8")                                                              \
         for (int r = 0; r < MR; r++) {                                                       \
             V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
             c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
-            c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                        \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                    \
         }                                                                                    \
     }                                                                                        \
     _Pragma("GCC unroll 8")                                                                  \
     for (int r = 0; r < MR; r++) {                                                           \
         _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
-        _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                                \
+        if (NV == 2)                                                                         \
+            _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                            \
     }                                                                                        \
 }
 SIGCY_DEFINE_TILE_AVX512(float, __m512, ps, __mmask16, sigcy_tile_f_avx512)
 SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
+
+/* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512). */
+#define SIGCY_ROW_TILES(tile, NV)                                                            \
+    do {                                                                                     \
+        ptrdiff_t i0 = 0;                                                                    \
+        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
+            tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1, \
+                 accumulate);                                                                \
+        const void *a_ = A + i0 * lda;                                                       \
+        void *c_ = C + i0 * ldc + j0;                                                        \
+        switch (m - i0) {                                                                    \
+        case 7: tile(7, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 6: tile(6, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 5: tile(5, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 4: tile(4, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 3: tile(3, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 2: tile(2, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 1: tile(1, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        default: break;                                                                      \
+        }                                                                                    \
+    } while (0)
 
 #define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name)                                   \
 __attribute__((target("avx512f"))) static void name(                                        \
@@ -193,22 +219,10 @@ __attribute__((target("avx512f"))) static void name(                            
         ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
         MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
         MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
-        ptrdiff_t i0 = 0;                                                                    \
-        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
-            tile(SIGCY_MR, 0, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1,     \
-                 accumulate);                                                                \
-        const T *a = A + i0 * lda;                                                           \
-        T *c = C + i0 * ldc + j0;                                                            \
-        switch (m - i0) {                                                                    \
-        case 7: tile(7, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 6: tile(6, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 5: tile(5, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 4: tile(4, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 3: tile(3, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 2: tile(2, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        case 1: tile(1, 0, k, a, lda, bq, c, ldc, m0, m1, accumulate); break;                \
-        default: break;                                                                      \
-        }                                                                                    \
+        if (nn <= W)                                                                         \
+            SIGCY_ROW_TILES(tile, 1);                                                        \
+        else                                                                                 \
+            SIGCY_ROW_TILES(tile, 2);                                                        \
     }                                                                                        \
 }
 SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512)
@@ -266,14 +280,14 @@ __attribute__((target("avx512f"))) static void name(                            
                 const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
                 T *c = C + i0 * ldc + q * NR;                                                \
                 switch (mr) {                                                                \
-                case 8: tile(8, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 7: tile(7, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 6: tile(6, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 5: tile(5, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 4: tile(4, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 3: tile(3, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 2: tile(2, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                default: tile(1, 1, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;       \
+                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
+                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;       \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
