@@ -259,7 +259,7 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                          const floating *W_rec_p,  # IN  W_rec (n_hidden, n_hidden), packed
                          const floating *b,        # IN  (n_hidden,)
                          const floating *h0,       # IN  (n_samples, n_hidden) or NULL
-                         const Py_ssize_t *lengths,  # IN (n_samples,)
+                         const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
                          floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
@@ -279,7 +279,7 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
             _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
         for i in range(i0, i1):
             _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
-                         n_hidden, act, t < lengths[i])
+                         n_hidden, act, lengths == NULL or t < lengths[i])
     sigcy_ftz_end(csr, flush)
 
 
@@ -289,7 +289,7 @@ def elman_forward_loop(
     const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[::1] b,            # IN  (n_hidden,)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
-    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
     floating[:, :, ::1] H,            # OUT (n_samples, n_timesteps, n_hidden)
     int act,
     Py_ssize_t row_block,             # samples per block (any split gives the same bits)
@@ -306,8 +306,11 @@ def elman_forward_loop(
         scratch, _forward_scratch(n_features, n_hidden, <floating> 0) * sizeof(floating))
     cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
                                                             <floating> 0))
+    cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
     n_blocks = (n_samples + row_block - 1) // row_block
     n_threads = <int> min(n_threads, n_blocks)
     with nogil:
@@ -316,13 +319,13 @@ def elman_forward_loop(
         if n_threads > 1:
             for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
                 _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
-                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                               lengths_ptr, &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
         else:
             for blk in range(n_blocks):
                 _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
-                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                               lengths_ptr, &H[0, 0, 0], blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
 
@@ -361,7 +364,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *W_in_Tp,  # IN W_in^T (n_hidden, n_features), packed
                           const floating *W_rec_Tp,  # IN W_rec^T (n_hidden, n_hidden), packed
-                          const Py_ssize_t *lengths,  # IN (n_samples,)
+                          const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full) or NULL (all full)
                           Py_ssize_t bptt_steps,
                           floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
                           floating *carry0,        # scratch (n_samples, n_hidden)
@@ -383,7 +386,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
         for i in range(i0, i1):
             _backward_row(dA + i * rs + t * n_hidden, g + (i - i0) * n_hidden,
                           dH + i * rs + t * n_hidden, H + i * rs + t * n_hidden,
-                          n_hidden, act, t < lengths[i])
+                          n_hidden, act, lengths == NULL or t < lengths[i])
         if t == 0:
             # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
             _pgemm(m, n_hidden, n_hidden, dAb, rs, W_rec_Tp, dh0 + i0 * n_hidden, n_hidden,
@@ -397,7 +400,7 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                    False)
             # ... the gradient itself for carried ones (H[i, t] = H[i, t-1])
             for i in range(i0, i1):
-                if t >= lengths[i]:
+                if lengths != NULL and t >= lengths[i]:
                     memcpy(g_next + (i - i0) * n_hidden, g + (i - i0) * n_hidden,
                            n_hidden * sizeof(floating))
             tmp = g
@@ -468,7 +471,7 @@ def elman_backward_loop(
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
     const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
-    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
     Py_ssize_t bptt_steps,            # IN  window length (>= n_timesteps: full BPTT)
     floating[:, :, ::1] dA,           # OUT scratch (n_samples, n_timesteps, n_hidden):
                                       #     dL/d(pre-activation), dA[:, 0] zeroed on exit
@@ -501,8 +504,11 @@ def elman_backward_loop(
                                                               <floating> 0))
     cdef floating *work = W_rec_Tp + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
     cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
+    cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
     with nogil:
         _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
         _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
@@ -510,14 +516,14 @@ def elman_backward_loop(
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
-                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         else:
             for blk in range(n_row_blocks):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
-                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)

@@ -87,7 +87,10 @@ def _as_float_array(name, a, dtype=None):
 
 
 def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
-    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act)."""
+    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act).
+
+    lengths stays None for full sequences (the loops then skip the per-sample checks).
+    """
     X = _as_float_array("X", X)
     if X.ndim != 3:
         raise ValueError(
@@ -129,9 +132,7 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
         dH = _as_float_array("dH", dH, dtype)
         if dH.shape != expected_H:
             raise _shape_error("dH", dH.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
-    if lengths is None:
-        lengths = np.full(n_samples, n_timesteps, dtype=np.intp)
-    else:
+    if lengths is not None:
         lengths_arr = np.asarray(lengths)
         if lengths_arr.shape != (n_samples,):
             raise _shape_error("lengths", lengths_arr.shape,
