@@ -7,8 +7,7 @@ features, followed by a C=4 softmax head in numpy (torch: in torch) and its grad
 Compared, at 1 thread unless stated:
 
 - sigcy sigmoid / sigcy tanh: sigcy.rnn.elman_forward + elman_backward with their defaults
-  (flush_subnormals=True; OpenMP threads via threadpoolctl; BLAS always runs single-threaded
-  inside sigcy for reproducibility),
+  (flush_subnormals=True; OpenMP threads via threadpoolctl; sigcy's own GEMM kernels, no BLAS),
 - torch fused tanh: torch.nn.RNN (its fused kernel; it has no sigmoid),
 - torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
 
@@ -81,10 +80,16 @@ def peak_memory_ratios(data, activation):
 
     sigcy's calls: H (held from the forward pass) plus the peak of what elman_backward
     allocates (dA, dX, scratch), with dH allocated beforehand by the caller.  Whole step:
-    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.
+    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.  sigcy's
+    scratch, which a thread keeps between calls, is dropped first, so both include it.
     """
+    from sigcy import rnn
+
     X, y, W_in, W_rec, b, W_out, b_out = data
     x_plus_h = X.nbytes + B * T * W_in.shape[1] * X.itemsize
+    # sigcy keeps its scratch (dA, packed weights) per thread between calls: drop it, so that
+    # the peaks below include it
+    vars(rnn._scratch_local).clear()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     H = elman_forward(X, W_in, W_rec, b, activation=activation)
@@ -96,6 +101,7 @@ def peak_memory_ratios(data, activation):
     elman_backward(X, H, dH, W_in, W_rec, activation=activation)
     bwd_peak = tracemalloc.get_traced_memory()[1] - before
     del H, dH
+    vars(rnn._scratch_local).clear()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     sigcy_step(*data, activation)

@@ -194,13 +194,13 @@ cdef Py_ssize_t _backward_work(Py_ssize_t n_features, Py_ssize_t n_hidden,
 cdef Py_ssize_t _backward_scratch(Py_ssize_t n_features, Py_ssize_t n_hidden,
                                   Py_ssize_t grad_block, int n_threads,
                                   floating dummy) noexcept nogil:
-    """Values of scratch elman_backward_loop needs: W_in^T and W_rec^T packed, then one
-    A^T B workspace per thread of the weight gradients."""
+    """Values of scratch elman_backward_loop needs: W_in^T and W_rec^T packed for the
+    recursion, then in the same place one A^T B workspace per thread of the weight gradients."""
     cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
-    return (_round64(_packed_size(n_hidden, n_features, dummy))
-            + _round64(_packed_size(n_hidden, n_hidden, dummy))
-            + min(n_threads, n_grad_blocks) * _backward_work(n_features, n_hidden, grad_block,
-                                                             dummy) + 64)
+    return max(_round64(_packed_size(n_hidden, n_features, dummy))
+               + _round64(_packed_size(n_hidden, n_hidden, dummy)),
+               min(n_threads, n_grad_blocks) * _backward_work(n_features, n_hidden, grad_block,
+                                                              dummy)) + 64
 
 
 def scratch_bytes(bint float32, bint backward, Py_ssize_t n_features, Py_ssize_t n_hidden,
@@ -502,7 +502,7 @@ def elman_backward_loop(
         * sizeof(floating))
     cdef floating *W_rec_Tp = W_in_Tp + _round64(_packed_size(n_hidden, n_features,
                                                               <floating> 0))
-    cdef floating *work = W_rec_Tp + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
+    cdef floating *work = W_in_Tp         # after the recursion, the packed weights' place
     cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
     cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
