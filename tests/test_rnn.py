@@ -5,7 +5,10 @@ numpy implementation of the documented equations, and gradients are also checked
 4th-order central differences of the reference's loss.
 """
 import importlib.util
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -170,6 +173,47 @@ def test_weight_gradient_kernel(dtype, k, m, n):
         C_all = np.zeros((m, n), dtype)
         rnn._rnn._gemm_tn_check(A, B, C_all, False)
         assert_array_equal(C_top, C_all[: m // 2])
+
+
+_PORTABLE_SCRIPT = """
+import sys
+import numpy as np
+from sigcy import rnn
+p = dict(np.load(sys.argv[1]))
+out = {"target": np.array(rnn._rnn.GEMM_TARGET)}
+for dtype in (np.float32, np.float64):
+    c = {k: p[k].astype(dtype) for k in ("X", "W_in", "W_rec", "b", "h0", "dH")}
+    name = np.dtype(dtype).name
+    out[name + "_H"] = H = rnn.elman_forward(c["X"], c["W_in"], c["W_rec"], c["b"], c["h0"],
+                                             activation="tanh", lengths=p["lengths"])
+    grads = rnn.elman_backward(c["X"], H, c["dH"], c["W_in"], c["W_rec"], c["h0"],
+                               activation="tanh", lengths=p["lengths"], bptt_steps=4)
+    for i, g in enumerate(grads):
+        out[f"{name}_g{i}"] = g
+np.savez(sys.argv[2], **out)
+"""
+
+
+def test_portable_gemm_kernels(tmp_path):
+    # SIGCY_DISPATCH=baseline selects the portable C kernels (machines without AVX-512)
+    p = problem(n_samples=11, n_timesteps=9, n_features=5, n_hidden=37, seed=29,
+                with_lengths=True)
+    np.savez(tmp_path / "in.npz", **p)
+    env = dict(os.environ, SIGCY_DISPATCH="baseline")
+    proc = subprocess.run([sys.executable, "-c", _PORTABLE_SCRIPT, str(tmp_path / "in.npz"),
+                           str(tmp_path / "out.npz")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    assert str(out["target"]) == "portable"
+    H_ref, grads_ref = reference(p, "tanh", 4)
+    for name, tol in (("float64", dict(rtol=1e-12, atol=1e-13)),
+                      ("float32", dict(rtol=1e-4, atol=2e-5))):
+        assert_allclose(out[name + "_H"], H_ref, **tol)
+        for i, g_ref in enumerate(grads_ref):
+            scale = max(1.0, np.max(np.abs(g_ref)))
+            assert_allclose(out[f"{name}_g{i}"], g_ref, rtol=tol["rtol"],
+                            atol=tol["atol"] * scale, err_msg=GRAD_NAMES[i])
 
 
 def test_block_choice():
