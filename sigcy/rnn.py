@@ -257,7 +257,8 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
         return H
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     row_block, _ = _blocks(n_samples, n_hidden, n_threads)
-    scratch = _scratch(_rnn.scratch_bytes(dtype == np.float32, False, X.shape[2], n_hidden))
+    scratch = _scratch(_rnn.scratch_bytes(dtype == np.float32, False, n_samples, X.shape[2],
+                                          n_hidden))
     _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block, n_threads,
                             bool(flush_subnormals), scratch)
     return H
@@ -378,8 +379,8 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         return dX, dW_in, dW_rec, db, dh0
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     row_block, grad_block = _blocks(n_samples, n_hidden, n_threads)
-    loop_bytes = _rnn.scratch_bytes(dtype == np.float32, True, n_features, n_hidden, grad_block,
-                                    n_threads)
+    loop_bytes = _rnn.scratch_bytes(dtype == np.float32, True, n_samples, n_features, n_hidden,
+                                    grad_block, n_threads)
     itemsize = np.dtype(dtype).itemsize
     buf = _scratch(((n_samples * n_timesteps * n_hidden * itemsize + 63) // 64
                     + (2 * n_samples * n_hidden * itemsize + 63) // 64) * 64 + loop_bytes)
