@@ -77,6 +77,10 @@ cdef extern from "sigcy_rnn.h" nogil:
                            Py_ssize_t n) noexcept
     void sigcy_rnn_dtanh_f(float *da, const float *g, const float *dh, const float *h,
                            Py_ssize_t n) noexcept
+    void sigcy_rnn_column_sum_d(const double *a, Py_ssize_t n_rows, Py_ssize_t n,
+                                double *out) noexcept
+    void sigcy_rnn_column_sum_f(const float *a, Py_ssize_t n_rows, Py_ssize_t n,
+                                float *out) noexcept
     unsigned int sigcy_ftz_begin(int enable) noexcept
     void sigcy_ftz_end(unsigned int old, int enable) noexcept
 
@@ -471,20 +475,17 @@ cdef void _weight_grads_first(const floating *X,    # IN  (n_rows, n_features), 
                               Py_ssize_t n_samples, Py_ssize_t n_timesteps,
                               Py_ssize_t n_features, Py_ssize_t n_hidden, int flush) noexcept nogil:
     """dW_in and db (sums over every sample and step), then dA[:, 0] moved to the stash."""
-    cdef Py_ssize_t i, r, j
+    cdef Py_ssize_t i
     cdef Py_ssize_t n_rows = n_samples * n_timesteps, rs = n_timesteps * n_hidden
-    cdef const floating *src
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     # dW_in = X^T @ dA
     _gemm_tn(n_features, n_hidden, n_rows, X, n_features, dA, n_hidden, dW_in, n_hidden,
              False, work)
     # db: the rows in order
-    for j in range(n_hidden):
-        db[j] = 0
-    for r in range(n_rows):
-        src = dA + r * n_hidden
-        for j in range(n_hidden):
-            db[j] = db[j] + src[j]
+    if floating is float:
+        sigcy_rnn_column_sum_f(dA, n_rows, n_hidden, db)
+    else:
+        sigcy_rnn_column_sum_d(dA, n_rows, n_hidden, db)
     # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0 is one product over the flat
     # rows, pairing H[i, t-1] with dA[i, t] for t >= 1 and H[i-1, T-1] with dA[i, 0];
     # zeroing dA[:, 0] (kept in the stash) removes the wrong pairs, h0^T stash adds the right.

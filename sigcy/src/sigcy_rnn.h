@@ -105,6 +105,19 @@ SIGCY_DEFINE_BACKWARD_ROW(float, sigcy_rnn_dsigmoid_f, hj * (1.0f - hj))
 SIGCY_DEFINE_BACKWARD_ROW(double, sigcy_rnn_dtanh_d, 1.0 - hj * hj)
 SIGCY_DEFINE_BACKWARD_ROW(float, sigcy_rnn_dtanh_f, 1.0f - hj * hj)
 
+/* out[j] = sum over r of a[r * n + j], the rows in order (each column summed sequentially). */
+#define SIGCY_DEFINE_COLUMN_SUM(T, name)                                                     \
+SIGCY_ROW_LOOP void name(const T *restrict a, ptrdiff_t n_rows, ptrdiff_t n, T *restrict out) \
+{                                                                                            \
+    for (ptrdiff_t j = 0; j < n; j++)                                                        \
+        out[j] = 0;                                                                          \
+    for (ptrdiff_t r = 0; r < n_rows; r++)                                                   \
+        for (ptrdiff_t j = 0; j < n; j++)                                                    \
+            out[j] = out[j] + a[r * n + j];                                                  \
+}
+SIGCY_DEFINE_COLUMN_SUM(double, sigcy_rnn_column_sum_d)
+SIGCY_DEFINE_COLUMN_SUM(float, sigcy_rnn_column_sum_f)
+
 /*
  * Flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR), on request:
  * sigcy_ftz_begin returns the previous state, sigcy_ftz_end restores it.  Vanishing gradients
