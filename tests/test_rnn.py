@@ -151,9 +151,10 @@ def test_tanh_kernel_accuracy(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, m, n", [(0, 3, 5), (1, 1, 1), (300, 9, 33), (600, 17, 70),
-                                     (257, 8, 16)])
+                                     (257, 8, 16), (700, 20, 64), (0, 8, 32)])
 def test_weight_gradient_kernel(dtype, k, m, n):
-    # C (+)= A^T B over passes of 256 rows, every tail of the tiles and panels
+    # C (+)= A^T B over passes of rows, every tail of the tiles and panels, packed operands
+    # or (small m and whole panels) read in place
     rng = np.random.default_rng(k + m + n)
     A = rng.standard_normal((k, m)).astype(dtype)
     B = rng.standard_normal((k, n)).astype(dtype)

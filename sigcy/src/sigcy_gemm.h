@@ -144,12 +144,12 @@ SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
 /* One tile of MR rows x one panel (two registers a row, or only the first if NV == 1: panels
- * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT.  MR, AT and
- * NV are constants after inlining. */
+ * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT; the panel's
+ * row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
 #define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
 __attribute__((target("avx512f"), always_inline)) static inline void name(                  \
     const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
-    const T *bq, T *C, ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)                     \
+    const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)      \
 {                                                                                            \
     const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
     V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
@@ -166,8 +166,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
         }                                                                                    \
     }                                                                                        \
     for (ptrdiff_t p = 0; p < k; p++) {                                                      \
-        V b0 = _mm512_loadu_##SUF(bq + p * 2 * W);                                           \
-        V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * 2 * W + W) : b0;                        \
+        V b0 = _mm512_loadu_##SUF(bq + p * ldb);                                             \
+        V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * ldb + W) : b0;                          \
         _Pragma("GCC unroll 8")                                                              \
         for (int r = 0; r < MR; r++) {                                                       \
             V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
@@ -191,18 +191,18 @@ SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
     do {                                                                                     \
         ptrdiff_t i0 = 0;                                                                    \
         for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
-            tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, C + i0 * ldc + j0, ldc, m0, m1, \
-                 accumulate);                                                                \
+            tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc,  \
+                 m0, m1, accumulate);                                                        \
         const void *a_ = A + i0 * lda;                                                       \
         void *c_ = C + i0 * ldc + j0;                                                        \
         switch (m - i0) {                                                                    \
-        case 7: tile(7, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 6: tile(6, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 5: tile(5, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 4: tile(4, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 3: tile(3, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 2: tile(2, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
-        case 1: tile(1, 0, NV, k, a_, lda, bq, c_, ldc, m0, m1, accumulate); break;          \
+        case 7: tile(7, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 6: tile(6, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 5: tile(5, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 4: tile(4, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 3: tile(3, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 2: tile(2, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 1: tile(1, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
         default: break;                                                                      \
         }                                                                                    \
     } while (0)
@@ -242,6 +242,33 @@ __attribute__((target("avx512f"))) static void name(                            
     T *bp = work, *ap = work + n_panels * SIGCY_KC * NR;                                     \
     if (m <= 0 || n <= 0)                                                                    \
         return;                                                                              \
+    if (n % NR == 0 && n <= 4 * NR && m <= 64) {                                             \
+        /* small: no packing, the tiles read A and B in place, 128 rows at a time (a  */    \
+        /* panel's 128 rows stay in L1 for the few tiles) */                                \
+        for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += 128) {                               \
+            ptrdiff_t kk = k - k0 < 128 ? k - k0 : 128;                                      \
+            int acc = accumulate || k0 > 0;                                                  \
+            for (ptrdiff_t q = 0; q < n_panels; q++) {                                       \
+                const T *bq = B + k0 * ldb + q * NR;                                         \
+                for (ptrdiff_t i0 = 0; i0 < m; i0 += SIGCY_MR) {                             \
+                    const T *at = A + k0 * lda + i0;                                         \
+                    T *c = C + i0 * ldc + q * NR;                                            \
+                    MASK m0 = (MASK)~0u, m1 = (MASK)~0u;                                     \
+                    switch (m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR) {                         \
+                    case 8: tile(8, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 5: tile(5, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 4: tile(4, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 3: tile(3, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 2: tile(2, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    default: tile(1, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;\
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return;                                                                              \
+    }                                                                                        \
     for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += SIGCY_KC) {                              \
         ptrdiff_t kk = k - k0 < SIGCY_KC ? k - k0 : SIGCY_KC;                                \
         int acc = accumulate || k0 > 0;                                                      \
@@ -280,14 +307,14 @@ __attribute__((target("avx512f"))) static void name(                            
                 const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
                 T *c = C + i0 * ldc + q * NR;                                                \
                 switch (mr) {                                                                \
-                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;        \
-                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, c, ldc, m0, m1, acc); break;       \
+                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
+                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;       \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
