@@ -307,14 +307,14 @@ __attribute__((target("avx512f"))) static void name(                            
                 const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
                 T *c = C + i0 * ldc + q * NR;                                                \
                 switch (mr) {                                                                \
-                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;        \
-                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;       \
+                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \

@@ -29,7 +29,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(SIGCY_NO_TARGET_CLONES)
-#define SIGCY_ROW_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static
+#define SIGCY_ROW_LOOP \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static
 #else
 #define SIGCY_ROW_LOOP static
 #endif
