@@ -129,8 +129,10 @@ def peak_memory_ratios(data, activation):
     X, y, W_in, W_rec, b, W_out, b_out = data
     x_plus_h = X.nbytes + B * T * W_in.shape[1] * X.itemsize
     # sigcy keeps its scratch (dA, packed weights) per thread between calls: drop it, so that
-    # the peaks below include it
-    vars(rnn._scratch_local).clear()
+    # the peaks below include it (older versions keep none)
+    scratch = getattr(rnn, "_scratch_local", None)
+    drop_scratch = (lambda: vars(scratch).clear()) if scratch is not None else (lambda: None)
+    drop_scratch()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     H = elman_forward(X, W_in, W_rec, b, activation=activation)
@@ -142,7 +144,7 @@ def peak_memory_ratios(data, activation):
     elman_backward(X, H, dH, W_in, W_rec, activation=activation)
     bwd_peak = tracemalloc.get_traced_memory()[1] - before
     del H, dH
-    vars(rnn._scratch_local).clear()
+    drop_scratch()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     sigcy_step(*data, activation)
