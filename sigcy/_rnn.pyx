@@ -6,7 +6,7 @@ Design
   of every output and scratch array (the packed weights and the GEMM workspaces in one
   ``scratch`` buffer of ``scratch_bytes``), block sizes and the thread count.  Nothing here
   allocates, raises or touches a Python object in the loops, which run without the GIL.
-- GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512 or portable C),
+- GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512, AVX2 or C),
   no BLAS.  The time loops (input projection, one product with W_rec or W_rec^T per step,
   ``dX``) run on weight matrices packed once per call; through BLAS, each step re-packed the
   matrix and paid a call's fixed cost.  The weight gradients (sums over all rows,

@@ -220,7 +220,7 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     one thread runs from the first step to the last: the input projection of all its time
     steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` and a fused
     bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
-    sigcy's own register-blocked kernel (AVX-512 where available, else portable C; no BLAS)
+    sigcy's own register-blocked kernel (AVX-512 or AVX2 where available, else C; no BLAS)
     on W_in and W_rec packed once per call.  No Python runs inside the time loop.
 
     The result does not depend on the number of OpenMP threads: the kernel computes every

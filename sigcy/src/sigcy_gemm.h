@@ -20,8 +20,10 @@
  * one), whatever m, the row tile, the panel or the thread that computes it.  So the rows can
  * be split among threads in any way without changing a bit of the result (unlike a BLAS
  * GEMM, whose summation order may depend on the matrix sizes and its thread count).  The
- * kernel is chosen once per process (sigcy_gemm_init; SIGCY_DISPATCH=baseline or avx2 selects
- * the portable one), so a process always gives the same bits.
+ * kernel is chosen once per process (sigcy_gemm_init: AVX-512, else AVX2 + FMA, else portable C;
+ * SIGCY_DISPATCH=avx2 or baseline asks for a lower one), so a process always gives the same
+ * bits.  The portable kernels are a last resort (x86 without AVX2, other compilers and
+ * architectures): ~10x slower than the AVX2 ones, the weight-gradient one more.
  */
 #ifndef SIGCY_GEMM_H
 #define SIGCY_GEMM_H
@@ -186,6 +188,65 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
 SIGCY_DEFINE_TILE_AVX512(float, __m512, ps, __mmask16, sigcy_tile_f_avx512)
 SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
 
+/* The same tile for AVX2 + FMA (the drivers below are compiled for both): a panel's row is
+ * 2 * NV registers of 256 bits, the rows go 3 at a time (12 accumulators of 16 registers);
+ * m0 and m1 are the lane bits of the panel's two halves, as for AVX-512. */
+#define SIGCY_DEFINE_TILE_AVX2(T, V, SUF, LANEMASK, name)                                    \
+__attribute__((target("avx2,fma"), always_inline)) static inline void name(                 \
+    const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
+    const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, unsigned m0, unsigned m1,              \
+    int accumulate)                                                                          \
+{                                                                                            \
+    const int L = (int)(sizeof(V) / sizeof(T));                                              \
+    __m256i mk[4];                                                                           \
+    for (int v = 0; v < 4; v++)                                                              \
+        mk[v] = LANEMASK(((v < 2 ? m0 : m1) >> ((v % 2) * L)) & ((1u << L) - 1));            \
+    _Pragma("GCC unroll 3")                                                                  \
+    for (int r0 = 0; r0 < MR; r0 += 3) {                                                     \
+        const int R = MR - r0 < 3 ? MR - r0 : 3;                                             \
+        V c[3][4];                                                                           \
+        _Pragma("GCC unroll 3")                                                              \
+        for (int r = 0; r < R; r++)                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                c[r][v] = accumulate ? _mm256_maskload_##SUF(C + (r0 + r) * ldc + v * L,     \
+                                                             mk[v])                         \
+                                     : _mm256_setzero_##SUF();                               \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                  \
+            V b[4];                                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                b[v] = _mm256_loadu_##SUF(bq + p * ldb + v * L);                             \
+            _Pragma("GCC unroll 3")                                                          \
+            for (int r = 0; r < R; r++) {                                                    \
+                V a = _mm256_set1_##SUF(AT ? A[p * lda + r0 + r] : A[(r0 + r) * lda + p]);   \
+                _Pragma("GCC unroll 4")                                                      \
+                for (int v = 0; v < 2 * NV; v++)                                             \
+                    c[r][v] = _mm256_fmadd_##SUF(a, b[v], c[r][v]);                          \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 3")                                                              \
+        for (int r = 0; r < R; r++)                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                _mm256_maskstore_##SUF(C + (r0 + r) * ldc + v * L, mk[v], c[r][v]);          \
+    }                                                                                        \
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+sigcy_lanes_f_avx2(unsigned bits)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+sigcy_lanes_d_avx2(unsigned bits)
+{
+    const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
+    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x((long long)bits), bit), bit);
+}
+SIGCY_DEFINE_TILE_AVX2(float, __m256, ps, sigcy_lanes_f_avx2, sigcy_tile_f_avx2)
+SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx2)
+
 /* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512). */
 #define SIGCY_ROW_TILES(tile, NV)                                                            \
     do {                                                                                     \
@@ -207,8 +268,8 @@ SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
         }                                                                                    \
     } while (0)
 
-#define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name)                                   \
-__attribute__((target("avx512f"))) static void name(                                        \
+#define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name, TARGET)                           \
+__attribute__((target(TARGET))) static void name(                                           \
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *Bp, T *C,    \
     ptrdiff_t ldc, int accumulate)                                                          \
 {                                                                                            \
@@ -225,15 +286,21 @@ __attribute__((target("avx512f"))) static void name(                            
             SIGCY_ROW_TILES(tile, 2);                                                        \
     }                                                                                        \
 }
-SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512)
-SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512, sigcy_gemm_d_avx512)
+SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512,
+                         "avx512f")
+SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512, sigcy_gemm_d_avx512,
+                         "avx512f")
+SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_gemm_f_avx2,
+                         "avx2,fma")
+SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
+                         "avx2,fma")
 
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
  * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR into work, then
  * runs every tile against one panel (kept in L1) at a time; a pass continues from the partial
  * sums in C. */
-#define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name)                                \
-__attribute__((target("avx512f"))) static void name(                                        \
+#define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name, TARGET)                        \
+__attribute__((target(TARGET))) static void name(                                           \
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,            \
     ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)                            \
 {                                                                                            \
@@ -321,9 +388,13 @@ __attribute__((target("avx512f"))) static void name(                            
     }                                                                                        \
 }
 SIGCY_DEFINE_GEMM_TN_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512,
-                            sigcy_gemm_tn_f_avx512)
+                            sigcy_gemm_tn_f_avx512, "avx512f")
 SIGCY_DEFINE_GEMM_TN_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512,
-                            sigcy_gemm_tn_d_avx512)
+                            sigcy_gemm_tn_d_avx512, "avx512f")
+SIGCY_DEFINE_GEMM_TN_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2,
+                            sigcy_gemm_tn_f_avx2, "avx2,fma")
+SIGCY_DEFINE_GEMM_TN_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2,
+                            sigcy_gemm_tn_d_avx2, "avx2,fma")
 #endif
 
 /* ------------------------------------------------------------------------- dispatch */
@@ -347,8 +418,17 @@ static const char *sigcy_gemm_init(void)
 {
 #ifdef SIGCY_GEMM_AVX512
     const char *want = getenv("SIGCY_DISPATCH");
+    int allow_avx2 = want == NULL || strcmp(want, "baseline") != 0;
+    int allow_avx512 = want == NULL || strcmp(want, "avx512") == 0;
     __builtin_cpu_init();
-    if ((want == NULL || strcmp(want, "avx512") == 0) && __builtin_cpu_supports("avx512f")) {
+    if (allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        sigcy_gemm_f_ptr = sigcy_gemm_f_avx2;
+        sigcy_gemm_d_ptr = sigcy_gemm_d_avx2;
+        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx2;
+        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx2;
+        sigcy_gemm_target = "avx2";
+    }
+    if (allow_avx512 && __builtin_cpu_supports("avx512f")) {
         sigcy_gemm_f_ptr = sigcy_gemm_f_avx512;
         sigcy_gemm_d_ptr = sigcy_gemm_d_avx512;
         sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx512;
