@@ -117,28 +117,32 @@ static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t ld
 SIGCY_DEFINE_GEMM_C(float, SIGCY_NR_F, sigcy_gemm_f_c)
 SIGCY_DEFINE_GEMM_C(double, SIGCY_NR_D, sigcy_gemm_d_c)
 
-/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (work unused). */
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (work unused): 4 rows of C at a time,
+ * accumulated in place over passes of SIGCY_KC rows of B (kept in cache for the next rows). */
 #define SIGCY_DEFINE_GEMM_TN_C(T, NR, name)                                                  \
 static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda,          \
                  const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)    \
 {                                                                                            \
     (void)work;                                                                              \
-    for (ptrdiff_t i = 0; i < m; i++)                                                        \
-        for (ptrdiff_t j0 = 0; j0 < n; j0 += NR) {                                           \
-            ptrdiff_t nn = n - j0 < NR ? n - j0 : NR;                                        \
-            T acc[NR];                                                                       \
-            T *c = C + i * ldc + j0;                                                         \
-            for (ptrdiff_t jj = 0; jj < nn; jj++)                                            \
-                acc[jj] = accumulate ? c[jj] : (T)0;                                         \
-            for (ptrdiff_t p = 0; p < k; p++) {                                              \
-                T ap = A[p * lda + i];                                                       \
-                const T *b = B + p * ldb + j0;                                               \
-                for (ptrdiff_t jj = 0; jj < nn; jj++)                                        \
-                    acc[jj] = acc[jj] + ap * b[jj];                                          \
+    if (!accumulate)                                                                         \
+        for (ptrdiff_t i = 0; i < m; i++)                                                    \
+            for (ptrdiff_t j = 0; j < n; j++)                                                \
+                C[i * ldc + j] = 0;                                                          \
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SIGCY_KC) {                                         \
+        ptrdiff_t k1 = k - k0 < SIGCY_KC ? k : k0 + SIGCY_KC;                                \
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += 4) {                                            \
+            ptrdiff_t mr = m - i0 < 4 ? m - i0 : 4;                                          \
+            for (ptrdiff_t p = k0; p < k1; p++) {                                            \
+                const T *b = B + p * ldb;                                                    \
+                for (ptrdiff_t r = 0; r < mr; r++) {                                         \
+                    T ap = A[p * lda + i0 + r];                                              \
+                    T *c = C + (i0 + r) * ldc;                                               \
+                    for (ptrdiff_t j = 0; j < n; j++)                                        \
+                        c[j] = c[j] + ap * b[j];                                             \
+                }                                                                            \
             }                                                                                \
-            for (ptrdiff_t jj = 0; jj < nn; jj++)                                            \
-                c[jj] = acc[jj];                                                             \
         }                                                                                    \
+    }                                                                                        \
 }
 SIGCY_DEFINE_GEMM_TN_C(float, SIGCY_NR_F, sigcy_gemm_tn_f_c)
 SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
