@@ -7,12 +7,14 @@ features, followed by a C=4 softmax head in numpy (torch: in torch) and its grad
 Compared, at 1 thread unless stated:
 
 - sigcy sigmoid / sigcy tanh: sigcy.rnn.elman_forward + elman_backward with their defaults
-  (flush_subnormals=True; OpenMP threads via threadpoolctl; BLAS always runs single-threaded
-  inside sigcy for reproducibility),
+  (flush_subnormals=True; OpenMP threads via threadpoolctl; sigcy's own GEMM kernels, no BLAS),
 - torch fused tanh: torch.nn.RNN (its fused kernel; it has no sigmoid),
 - torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
 
-Timings: median and minimum of repeated steps (the minimum estimates an idle machine).
+Timings: median and minimum of repeated steps (the minimum estimates an idle machine), the
+candidates of one row called in turn, round after round, so that a change in the machine's
+load hits them alike; for 1 thread also the median CPU time of the calling thread
+(time.thread_time), which excludes the time the thread waited for a core.
 GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
 memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
 machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a thread waits at
@@ -76,15 +78,61 @@ def step_times(fn, min_seconds, min_repeats=5):
     return statistics.median(times), min(times)
 
 
+def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5):
+    """{name: (median, min, median thread CPU) seconds}, calling the candidates in turn.
+
+    sigcy's OpenMP and torch run n_threads threads (one setting for the whole run: switching
+    between calls would time thread-pool changes and a spinning team).  One warm-up round.
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    wall = {name: [] for name in candidates}
+    cpu = {name: [] for name in candidates}
+    if torch is not None:
+        torch.set_num_threads(n_threads)
+    with threadpool_limits(n_threads, user_api="openmp"):
+        start = time.perf_counter()
+        rounds = 0
+        while rounds <= min_rounds or time.perf_counter() - start < min_seconds:
+            for name, fn in candidates.items():
+                c0 = time.thread_time()
+                t0 = time.perf_counter()
+                fn()
+                t1 = time.perf_counter()
+                c1 = time.thread_time()
+                if rounds:
+                    wall[name].append(t1 - t0)
+                    cpu[name].append(c1 - c0)
+            rounds += 1
+            if rounds > 2000:
+                break
+    if torch is not None:
+        torch.set_num_threads(1)
+    return {name: (statistics.median(wall[name]), min(wall[name]), statistics.median(cpu[name]))
+            for name in candidates}
+
+
 def peak_memory_ratios(data, activation):
     """Peak bytes over (X + H): sigcy's calls alone, and the whole training step.
 
     sigcy's calls: H (held from the forward pass) plus the peak of what elman_backward
     allocates (dA, dX, scratch), with dH allocated beforehand by the caller.  Whole step:
-    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.
+    tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.  sigcy's
+    scratch, which a thread keeps between calls, is dropped first, so both include it.
     """
+    from sigcy import rnn
+
     X, y, W_in, W_rec, b, W_out, b_out = data
     x_plus_h = X.nbytes + B * T * W_in.shape[1] * X.itemsize
+    # sigcy keeps its scratch (dA, packed weights) per thread between calls: drop it, so that
+    # the peaks below include it (older versions keep none)
+    scratch = getattr(rnn, "_scratch_local", None)
+    drop_scratch = (lambda: vars(scratch).clear()) if scratch is not None else (lambda: None)
+    drop_scratch()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     H = elman_forward(X, W_in, W_rec, b, activation=activation)
@@ -96,6 +144,7 @@ def peak_memory_ratios(data, activation):
     elman_backward(X, H, dH, W_in, W_rec, activation=activation)
     bwd_peak = tracemalloc.get_traced_memory()[1] - before
     del H, dH
+    drop_scratch()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     sigcy_step(*data, activation)
@@ -166,38 +215,47 @@ def main():
         have_torch = False
 
     print(f"B={B} T={T} F={F} C={C}; ms per training step (forward + backward + head), "
-          "median / min of repeated steps; T = threads")
-    cols = ["dtype", "n_hidden", "sigcy sigmoid 1T", "sigcy sigmoid 2T", "sigcy tanh 1T",
-            "torch fused tanh 1T", "torch loop sigmoid 1T", "fused / sigcy tanh (median, min)",
-            "fused / sigcy sigmoid (median, min)", "GEMM bound 1T",
+          "median / min of interleaved steps [median CPU time of the calling thread]; "
+          "T = threads")
+    cols = ["dtype", "n_hidden", "sigcy tanh 1T", "torch fused tanh 1T",
+            "fused / sigcy tanh 1T (median, min, CPU)", "sigcy tanh 2T", "torch fused tanh 2T",
+            "fused / sigcy tanh 2T (median, min)", "sigcy sigmoid 1T", "sigcy sigmoid 2T",
+            "torch loop sigmoid 1T", "GEMM bound 1T", "sigcy tanh 1T / bound (CPU)",
             "peak mem / (X+H): sigcy calls, whole step"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     ms = lambda s: f"{1e3 * s:.3g}"  # noqa: E731
     pair = lambda t: f"{ms(t[0])} / {ms(t[1])}"  # noqa: E731
+    triple = lambda t: f"{ms(t[0])} / {ms(t[1])} [{ms(t[2])}]"  # noqa: E731
+    ratio = lambda a, b: f"{a[0] / b[0]:.2f}x, {a[1] / b[1]:.2f}x"  # noqa: E731
+    nan = (float("nan"),) * 3
     for dtype_name in args.dtypes:
         dtype = np.dtype(dtype_name).type
         gflops = gemm_gflops(dtype)
         for n_hidden in args.hidden:
             data = make_data(n_hidden, dtype)
             res = {}
-            for act, n_threads in (("sigmoid", 1), ("sigmoid", 2), ("tanh", 1)):
-                with threadpool_limits(n_threads, user_api="openmp"):
-                    res[act, n_threads] = step_times(lambda: sigcy_step(*data, act),
-                                                     args.repeat_seconds)
+            for n_threads in (1, 2):
+                candidates = {"tanh": lambda: sigcy_step(*data, "tanh"),
+                              "sigmoid": lambda: sigcy_step(*data, "sigmoid")}
+                if have_torch:
+                    fused, loop = torch_steps(data, dtype)
+                    candidates["fused"] = fused
+                    if n_threads == 1:
+                        candidates["loop"] = loop
+                times = interleaved_times(candidates, n_threads, args.repeat_seconds)
+                res.update({(name, n_threads): t for name, t in times.items()})
+            for key in (("fused", 1), ("fused", 2), ("loop", 1)):
+                res.setdefault(key, nan)
             mem_calls, mem_step = peak_memory_ratios(data, "sigmoid")
-            if have_torch:
-                fused, loop = torch_steps(data, dtype)
-                t_fused = step_times(fused, args.repeat_seconds)
-                t_loop = step_times(loop, args.repeat_seconds)
-            else:
-                t_fused = t_loop = (float("nan"), float("nan"))
             bound = 6 * T * B * n_hidden * (F + n_hidden) / (gflops * 1e9)
-            ratio = lambda a, b: f"{a[0] / b[0]:.2f}x, {a[1] / b[1]:.2f}x"  # noqa: E731
-            print(f"| {dtype_name} | {n_hidden} | {pair(res['sigmoid', 1])} | "
-                  f"{pair(res['sigmoid', 2])} | {pair(res['tanh', 1])} | {pair(t_fused)} | "
-                  f"{pair(t_loop)} | {ratio(t_fused, res['tanh', 1])} | "
-                  f"{ratio(t_fused, res['sigmoid', 1])} | {ms(bound)} ({gflops:.0f} GFLOP/s) | "
+            r1 = res["fused", 1][2] / res["tanh", 1][2]
+            print(f"| {dtype_name} | {n_hidden} | {triple(res['tanh', 1])} | "
+                  f"{triple(res['fused', 1])} | {ratio(res['fused', 1], res['tanh', 1])}, "
+                  f"{r1:.2f}x | {pair(res['tanh', 2])} | {pair(res['fused', 2])} | "
+                  f"{ratio(res['fused', 2], res['tanh', 2])} | {triple(res['sigmoid', 1])} | "
+                  f"{pair(res['sigmoid', 2])} | {pair(res['loop', 1])} | "
+                  f"{ms(bound)} ({gflops:.0f} GFLOP/s) | {res['tanh', 1][2] / bound:.2f}x | "
                   f"{mem_calls:.2f}, {mem_step:.2f} |", flush=True)
 
 

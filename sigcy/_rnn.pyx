@@ -3,35 +3,37 @@
 Design
 ------
 - Python (``sigcy/rnn.py``): validation, casting to one dtype, C-contiguous copies, allocation
-  of every output and scratch array, block sizes and the thread count.  Nothing here
-  allocates, raises or touches a Python object; the time loops run without the GIL.
-- GEMMs: ``scipy.linalg.cython_blas`` (sgemm/dgemm), single-threaded (the Python layer limits
-  BLAS to one thread).  BLAS is column-major; a row-major product ``C = op(A) op(B)`` is
-  computed as the column-major ``C^T = op(B)^T op(A)^T`` (``_gemm_rm``).  Time slices
-  ``H[i0:i1, t]`` of a C-contiguous ``(n_samples, n_timesteps, n_hidden)`` array are matrices
-  with leading dimension ``n_timesteps * n_hidden``: no copy, no transposed layout.
-- Parallelism and reproducibility: the samples are cut into fixed blocks of ``row_block``
-  samples (chosen in Python from the sizes, never from the thread count).  Each block is an
-  independent recurrence, run by one thread from t = 0 to the end (forward) or back
-  (backward) with no synchronization between steps:
+  of every output and scratch array (the packed weights and the GEMM workspaces in one
+  ``scratch`` buffer of ``scratch_bytes``), block sizes and the thread count.  Nothing here
+  allocates, raises or touches a Python object in the loops, which run without the GIL.
+- GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512, AVX2 or C),
+  no BLAS.  The time loops (input projection, one product with W_rec or W_rec^T per step,
+  ``dX``) run on weight matrices packed once per call; through BLAS, each step re-packed the
+  matrix and paid a call's fixed cost.  The weight gradients (sums over all rows,
+  ``A^T B``) pack their operands in passes of 256 rows.  Time slices ``H[i0:i1, t]`` of a
+  C-contiguous ``(n_samples, n_timesteps, n_hidden)`` array are matrices with leading
+  dimension ``n_timesteps * n_hidden``: no copy.  The kernels compute each output element by
+  the same operations in the same order (a sum over the inner index in order) whatever the
+  rows and columns around it, so any split of the work gives the same bits.
+- Parallelism: the samples are cut into blocks of ``row_block`` samples (one per thread, from
+  Python).  Each block is an independent recurrence, run by one thread from t = 0 to the end
+  (forward) or back (backward) with no synchronization between steps:
     forward : one GEMM ``X @ W_in`` for all the block's time steps (written straight into H),
               then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
               bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
     backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
-              GEMM ``carry = dA[:, t] @ W_rec^T`` (W_rec^T copied once, C order); then ``dX = dA @ W_in^T`` for the block.
-  The weight gradients sum over every sample: they run after the recursion over fixed blocks
-  of ``col_block`` hidden units (output columns), each block one GEMM over all
-  ``n_samples * n_timesteps`` rows (``dW_in = X^T dA``, ``dW_rec = H_prev^T dA``) and ``db`` a
-  sum over the rows in row order.  Every output element is therefore computed by the same
-  sequence of operations whatever the number of threads: the bits do not depend on it.
+              GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
+  The weight gradients sum over every sample, after the recursion: ``dW_in = X^T dA`` and
+  ``db`` (a sum over the rows in row order) on the calling thread, then
+  ``dW_rec = H_prev^T dA`` over blocks of ``grad_block`` of its rows, one per thread.
 - Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
   vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "sigcy_kernels.h" nogil:
     void sigcy_sigmoid_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
@@ -40,22 +42,59 @@ cdef extern from "sigcy_kernels.h" nogil:
                                  Py_ssize_t n) noexcept
     const char *sigcy_dispatch_init() noexcept
 
+cdef extern from "sigcy_gemm.h" nogil:
+    const char *sigcy_gemm_init() noexcept
+    Py_ssize_t sigcy_packed_size_f(Py_ssize_t k, Py_ssize_t n) noexcept
+    Py_ssize_t sigcy_packed_size_d(Py_ssize_t k, Py_ssize_t n) noexcept
+    void sigcy_pack_f(const float *b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n,
+                      float *bp) noexcept
+    void sigcy_pack_d(const double *b, Py_ssize_t ldb, int trans, Py_ssize_t k, Py_ssize_t n,
+                      double *bp) noexcept
+    void sigcy_gemm_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a, Py_ssize_t lda,
+                      const float *bp, float *c, Py_ssize_t ldc, int accumulate) noexcept
+    void sigcy_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                      Py_ssize_t lda, const double *bp, double *c, Py_ssize_t ldc,
+                      int accumulate) noexcept
+    Py_ssize_t sigcy_gemm_tn_work_f(Py_ssize_t m, Py_ssize_t n) noexcept
+    Py_ssize_t sigcy_gemm_tn_work_d(Py_ssize_t m, Py_ssize_t n) noexcept
+    void sigcy_gemm_tn_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
+                         Py_ssize_t lda, const float *b, Py_ssize_t ldb, float *c,
+                         Py_ssize_t ldc, int accumulate, float *work) noexcept
+    void sigcy_gemm_tn_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
+                         Py_ssize_t lda, const double *b, Py_ssize_t ldb, double *c,
+                         Py_ssize_t ldc, int accumulate, double *work) noexcept
+
 cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
     void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
     double sigcy_tanh_d(double x) noexcept
     float sigcy_tanh_f(float x) noexcept
+    void sigcy_rnn_dsigmoid_d(double *da, const double *g, const double *dh, const double *h,
+                              Py_ssize_t n) noexcept
+    void sigcy_rnn_dsigmoid_f(float *da, const float *g, const float *dh, const float *h,
+                              Py_ssize_t n) noexcept
+    void sigcy_rnn_dtanh_d(double *da, const double *g, const double *dh, const double *h,
+                           Py_ssize_t n) noexcept
+    void sigcy_rnn_dtanh_f(float *da, const float *g, const float *dh, const float *h,
+                           Py_ssize_t n) noexcept
+    void sigcy_rnn_column_sum_d(const double *a, Py_ssize_t n_rows, Py_ssize_t n,
+                                double *out) noexcept
+    void sigcy_rnn_column_sum_f(const float *a, Py_ssize_t n_rows, Py_ssize_t n,
+                                float *out) noexcept
     unsigned int sigcy_ftz_begin(int enable) noexcept
     void sigcy_ftz_end(unsigned int old, int enable) noexcept
 
 # The static kernel library is linked into each extension module: pick this copy's
 # instruction set once, at import, before any thread can call a loop.
 sigcy_dispatch_init()
+GEMM_TARGET = sigcy_gemm_init().decode()
 
 # Activation codes shared with sigcy/rnn.py.
 ACT_SIGMOID = 0
 ACT_TANH = 1
 ACT_RELU = 2
+cdef enum:
+    _SHORT_ROW_BYTES = 256
 cdef enum:
     _SIGMOID = 0
     _TANH = 1
@@ -72,25 +111,124 @@ def _tanh(floating[::1] x):
             x[i] = sigcy_tanh_d(x[i])
 
 
-cdef inline void _gemm_rm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                          floating alpha, const floating *a, Py_ssize_t lda,
-                          const floating *b, Py_ssize_t ldb, floating beta, floating *c,
-                          Py_ssize_t ldc) noexcept nogil:
-    """Row-major ``C[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta C`` through column-major BLAS.
-
-    The Python layer checks that every size and leading dimension fits in a BLAS int.
-    """
-    cdef int m_ = <int> m, n_ = <int> n, k_ = <int> k
-    # BLAS rejects leading dimensions below 1 (possible only for empty operands)
-    cdef int lda_ = <int> max(lda, 1), ldb_ = <int> max(ldb, 1), ldc_ = <int> max(ldc, 1)
-    if m == 0 or n == 0:
-        return
+# ----------------------------------------------------------------------------- packed GEMMs
+cdef inline void _pgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *a,
+                        Py_ssize_t lda, const floating *bp, floating *c, Py_ssize_t ldc,
+                        bint accumulate) noexcept nogil:
+    """Row-major ``C[m, n] (+)= A[m, k] @ B[k, n]``, B packed (src/sigcy_gemm.h)."""
     if floating is float:
-        sgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <float *> b, &ldb_, <float *> a, &lda_,
-              &beta, c, &ldc_)
+        sigcy_gemm_f(m, n, k, a, lda, bp, c, ldc, accumulate)
     else:
-        dgemm(&transb, &transa, &n_, &m_, &k_, &alpha, <double *> b, &ldb_, <double *> a,
-              &lda_, &beta, c, &ldc_)
+        sigcy_gemm_d(m, n, k, a, lda, bp, c, ldc, accumulate)
+
+
+cdef inline Py_ssize_t _packed_size(Py_ssize_t k, Py_ssize_t n, floating dummy) noexcept nogil:
+    if floating is float:
+        return sigcy_packed_size_f(k, n)
+    else:
+        return sigcy_packed_size_d(k, n)
+
+
+cdef inline void _pack(const floating *b, Py_ssize_t ldb, bint trans, Py_ssize_t k,
+                       Py_ssize_t n, floating *bp) noexcept nogil:
+    """bp <- B (k, n) packed; B[p, j] = b[p * ldb + j], or b[j * ldb + p] if trans."""
+    if floating is float:
+        sigcy_pack_f(b, ldb, trans, k, n, bp)
+    else:
+        sigcy_pack_d(b, ldb, trans, k, n, bp)
+
+
+cdef inline void _gemm_tn(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating *a,
+                          Py_ssize_t lda, const floating *b, Py_ssize_t ldb, floating *c,
+                          Py_ssize_t ldc, bint accumulate, floating *work) noexcept nogil:
+    """Row-major ``C[m, n] (+)= A^T B``, A (k, m) and B (k, n) (src/sigcy_gemm.h)."""
+    if floating is float:
+        sigcy_gemm_tn_f(m, n, k, a, lda, b, ldb, c, ldc, accumulate, work)
+    else:
+        sigcy_gemm_tn_d(m, n, k, a, lda, b, ldb, c, ldc, accumulate, work)
+
+
+cdef inline Py_ssize_t _gemm_tn_work(Py_ssize_t m, Py_ssize_t n, floating dummy) noexcept nogil:
+    if floating is float:
+        return sigcy_gemm_tn_work_f(m, n)
+    else:
+        return sigcy_gemm_tn_work_d(m, n)
+
+
+def _gemm_tn_check(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                   bint accumulate):
+    """C (+)= A^T B with the weight-gradient kernel (for the tests and benchmarks)."""
+    cdef _Packed work = _Packed(_gemm_tn_work(A.shape[1], B.shape[1], <floating> 0)
+                                * sizeof(floating))
+    with nogil:
+        _gemm_tn(A.shape[1], B.shape[1], A.shape[0], &A[0, 0], A.shape[1], &B[0, 0],
+                 B.shape[1], &C[0, 0], C.shape[1], accumulate, <floating *> work.data)
+
+
+cdef class _Packed:
+    """Scratch memory for packed matrices, 64-byte aligned, freed with the object."""
+    cdef void *raw
+    cdef char *data
+
+    def __cinit__(self, Py_ssize_t n_bytes):
+        self.raw = malloc(n_bytes + 64)
+        if self.raw == NULL:
+            raise MemoryError()
+        self.data = <char *> self.raw + (64 - <size_t> self.raw % 64)
+
+    def __dealloc__(self):
+        free(self.raw)
+
+
+cdef inline Py_ssize_t _round64(Py_ssize_t n) noexcept nogil:
+    return (n + 63) // 64 * 64
+
+
+cdef Py_ssize_t _forward_scratch(Py_ssize_t n_samples, Py_ssize_t n_features,
+                                 Py_ssize_t n_hidden, floating dummy) noexcept nogil:
+    """Values of scratch elman_forward_loop needs: W_in and W_rec packed, then one row of
+    n_hidden values per sample (sigmoid's gathered rows), 64-value aligned."""
+    return (_round64(_packed_size(n_features, n_hidden, dummy))
+            + _round64(_packed_size(n_hidden, n_hidden, dummy)) + n_samples * n_hidden + 64)
+
+
+cdef Py_ssize_t _backward_work(Py_ssize_t n_features, Py_ssize_t n_hidden,
+                               Py_ssize_t grad_block, floating dummy) noexcept nogil:
+    return _round64(max(_gemm_tn_work(n_features, n_hidden, dummy),
+                        _gemm_tn_work(grad_block, n_hidden, dummy)))
+
+
+cdef Py_ssize_t _backward_scratch(Py_ssize_t n_features, Py_ssize_t n_hidden,
+                                  Py_ssize_t grad_block, int n_threads,
+                                  floating dummy) noexcept nogil:
+    """Values of scratch elman_backward_loop needs: W_in^T and W_rec^T packed for the
+    recursion, then in the same place one A^T B workspace per thread of the weight gradients."""
+    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
+    return max(_round64(_packed_size(n_hidden, n_features, dummy))
+               + _round64(_packed_size(n_hidden, n_hidden, dummy)),
+               min(n_threads, n_grad_blocks) * _backward_work(n_features, n_hidden, grad_block,
+                                                              dummy)) + 64
+
+
+def scratch_bytes(bint float32, bint backward, Py_ssize_t n_samples, Py_ssize_t n_features,
+                  Py_ssize_t n_hidden, Py_ssize_t grad_block=1, int n_threads=1):
+    """Bytes of ``scratch`` that elman_forward_loop / elman_backward_loop need."""
+    if backward:
+        if float32:
+            return _backward_scratch(n_features, n_hidden, grad_block, n_threads,
+                                     <float> 0) * sizeof(float)
+        return _backward_scratch(n_features, n_hidden, grad_block, n_threads,
+                                 <double> 0) * sizeof(double)
+    if float32:
+        return _forward_scratch(n_samples, n_features, n_hidden, <float> 0) * sizeof(float)
+    return _forward_scratch(n_samples, n_features, n_hidden, <double> 0) * sizeof(double)
+
+
+cdef inline char *_aligned64(unsigned char[::1] scratch, Py_ssize_t n_bytes) except NULL:
+    """scratch's first 64-byte aligned address, checking that n_bytes fit (with the slack)."""
+    if scratch.shape[0] < n_bytes:
+        raise ValueError(f"scratch holds {scratch.shape[0]} bytes, need {n_bytes}")
+    return <char *> &scratch[0] + (64 - <size_t> &scratch[0] % 64) % 64
 
 
 # ----------------------------------------------------------------------------- forward
@@ -123,13 +261,52 @@ cdef inline void _forward_row(floating *row,              # INOUT pre-activation
             row[j] = 0 if row[j] < 0 else row[j]
 
 
+cdef inline void _forward_sigmoid_rows(
+        floating *C,               # INOUT (m, n_hidden), rows rs apart: H[i0:i1, t]
+        const floating *b,         # IN (n_hidden,)
+        const Py_ssize_t *lengths,  # IN (m,) or NULL (all full)
+        floating *z,               # scratch (16, n_hidden)
+        Py_ssize_t t, Py_ssize_t m, Py_ssize_t rs, Py_ssize_t n_hidden) noexcept nogil:
+    """C = sigmoid(C + b) on the active rows in one call of sigcy's array loop, whose fixed
+    cost per call (~20 ns) is a quarter of a row of 32 float64 values; carried rows copy the
+    row of t - 1.  Elementwise, so the bits are those of a call per row.  For rows longer
+    than _SHORT_ROW_BYTES the two copies cost more than the calls they save (float64 at
+    n_hidden=64: 6 % slower, against 35 % faster at 16)."""
+    cdef Py_ssize_t g, i, j, n
+    cdef floating *row
+    cdef floating *zr
+    for g in range(0, m, 16):          # 16 rows at a time: z stays in L1
+        n = 0
+        for i in range(g, min(g + 16, m)):
+            row = C + i * rs
+            if lengths == NULL or t < lengths[i]:
+                zr = z + n * n_hidden
+                for j in range(n_hidden):
+                    zr[j] = row[j] + b[j]
+                n += 1
+            else:
+                memcpy(row, row - n_hidden, n_hidden * sizeof(floating))
+        if floating is float:
+            sigcy_sigmoid_f_strided(<char *> z, sizeof(float), <char *> z, sizeof(float),
+                                    n * n_hidden)
+        else:
+            sigcy_sigmoid_d_strided(<char *> z, sizeof(double), <char *> z, sizeof(double),
+                                    n * n_hidden)
+        n = 0
+        for i in range(g, min(g + 16, m)):
+            if lengths == NULL or t < lengths[i]:
+                memcpy(C + i * rs, z + n * n_hidden, n_hidden * sizeof(floating))
+                n += 1
+
+
 cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps, n_features)
-                         const floating *W_in,     # IN  (n_features, n_hidden)
-                         const floating *W_rec,    # IN  (n_hidden, n_hidden)
+                         const floating *W_in_p,   # IN  W_in (n_features, n_hidden), packed
+                         const floating *W_rec_p,  # IN  W_rec (n_hidden, n_hidden), packed
                          const floating *b,        # IN  (n_hidden,)
                          const floating *h0,       # IN  (n_samples, n_hidden) or NULL
-                         const Py_ssize_t *lengths,  # IN (n_samples,)
+                         const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
                          floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
+                         floating *rows,           # scratch (n_samples, n_hidden)
                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """Samples i0 <= i < i1, every time step."""
@@ -138,43 +315,22 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
     cdef floating *Hb = H + i0 * rs
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     # input projection of every time step: (m * n_timesteps) rows of X @ W_in
-    _gemm_rm(c'N', c'N', m * n_timesteps, n_hidden, n_features, <floating> 1,
-             X + i0 * n_timesteps * n_features, n_features, W_in, n_hidden, <floating> 0,
-             Hb, n_hidden)
+    _pgemm(m * n_timesteps, n_hidden, n_features, X + i0 * n_timesteps * n_features,
+           n_features, W_in_p, Hb, n_hidden, False)
     for t in range(n_timesteps):
         if t > 0:
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, Hb + (t - 1) * n_hidden,
-                     rs, W_rec, n_hidden, <floating> 1, Hb + t * n_hidden, rs)
+            _pgemm(m, n_hidden, n_hidden, Hb + (t - 1) * n_hidden, rs, W_rec_p,
+                   Hb + t * n_hidden, rs, True)
         elif h0 != NULL:
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, h0 + i0 * n_hidden,
-                     n_hidden, W_rec, n_hidden, <floating> 1, Hb, rs)
-        for i in range(i0, i1):
-            _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
-                         n_hidden, act, t < lengths[i])
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _forward_cols(const floating *W_rec,    # IN  (n_hidden, n_hidden)
-                        const floating *b,        # IN  (n_hidden,)
-                        const floating *h0,       # IN  (n_samples, n_hidden) or NULL
-                        const Py_ssize_t *lengths,  # IN (n_samples,)
-                        floating *H,              # INOUT (n_samples, n_timesteps, n_hidden),
-                                                  #   input projection in, states out
-                        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-                        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
-    """Step t for hidden units j0 <= j < j1 of every sample."""
-    cdef Py_ssize_t i, n = j1 - j0
-    cdef Py_ssize_t rs = n_timesteps * n_hidden
-    cdef floating *C = H + t * n_hidden + j0
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    if t > 0:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, H + (t - 1) * n_hidden, rs,
-                 W_rec + j0, n_hidden, <floating> 1, C, rs)
-    elif h0 != NULL:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, h0, n_hidden, W_rec + j0,
-                 n_hidden, <floating> 1, C, rs)
-    for i in range(n_samples):
-        _forward_row(C + i * rs, C + i * rs - n_hidden, b + j0, n, act, t < lengths[i])
+            _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
+        if act == _SIGMOID and n_hidden * sizeof(floating) <= _SHORT_ROW_BYTES:
+            _forward_sigmoid_rows(Hb + t * n_hidden, b,
+                                  lengths + i0 if lengths != NULL else NULL,
+                                  rows + i0 * n_hidden, t, m, rs, n_hidden)
+        else:
+            for i in range(i0, i1):
+                _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
+                             n_hidden, act, lengths == NULL or t < lengths[i])
     sigcy_ftz_end(csr, flush)
 
 
@@ -184,64 +340,45 @@ def elman_forward_loop(
     const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[::1] b,            # IN  (n_hidden,)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
-    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
     floating[:, :, ::1] H,            # OUT (n_samples, n_timesteps, n_hidden)
     int act,
-    Py_ssize_t row_block,             # > 0: split the samples; 0: split the hidden units
-    Py_ssize_t col_block,             # hidden units per block when row_block == 0
+    Py_ssize_t row_block,             # samples per block (any split gives the same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
+    unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_blocks, blk, t, j0
-    cdef unsigned int csr
+    cdef Py_ssize_t n_blocks, blk
     cdef const floating *h0_ptr = NULL
+    cdef floating *W_in_p = <floating *> _aligned64(
+        scratch, _forward_scratch(n_samples, n_features, n_hidden, <floating> 0)
+        * sizeof(floating))
+    cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
+                                                            <floating> 0))
+    cdef floating *rows = W_rec_p + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
+    cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
-    if row_block == 0:
-        # hidden-unit blocks: the GEMMs keep all samples (M = n_samples), two barriers a step
-        n_blocks = (n_hidden + col_block - 1) // col_block
-        n_threads = <int> min(n_threads, n_blocks)
-        with nogil:
-            # input projection of every time step.  FTZ is set only around work of the
-            # calling thread, never across the start of a parallel region: threads that
-            # OpenMP creates inherit the creator's floating-point control register.
-            csr = sigcy_ftz_begin(flush)
-            _gemm_rm(c'N', c'N', n_samples * n_timesteps, n_hidden, n_features, <floating> 1,
-                     &X[0, 0, 0], n_features, &W_in[0, 0], n_hidden, <floating> 0,
-                     &H[0, 0, 0], n_hidden)
-            sigcy_ftz_end(csr, flush)
-            if n_threads > 1:
-                with parallel(num_threads=n_threads):
-                    for t in range(n_timesteps):
-                        for blk in prange(n_blocks, schedule='static'):
-                            j0 = blk * col_block
-                            _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0],
-                                          &H[0, 0, 0], t, j0, min(j0 + col_block, n_hidden),
-                                          n_samples, n_timesteps, n_hidden, act, flush)
-            else:
-                for t in range(n_timesteps):
-                    for blk in range(n_blocks):
-                        j0 = blk * col_block
-                        _forward_cols(&W_rec[0, 0], &b[0], h0_ptr, &lengths[0], &H[0, 0, 0],
-                                      t, j0, min(j0 + col_block, n_hidden), n_samples,
-                                      n_timesteps, n_hidden, act, flush)
-        return
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
     n_blocks = (n_samples + row_block - 1) // row_block
     n_threads = <int> min(n_threads, n_blocks)
     with nogil:
+        _pack(&W_in[0, 0], n_hidden, False, n_features, n_hidden, W_in_p)
+        _pack(&W_rec[0, 0], n_hidden, False, n_hidden, n_hidden, W_rec_p)
         if n_threads > 1:
             for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
-                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
-                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
+                               lengths_ptr, &H[0, 0, 0], rows, blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
         else:
             for blk in range(n_blocks):
-                _forward_block(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr,
-                               &lengths[0], &H[0, 0, 0], blk * row_block,
+                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
+                               lengths_ptr, &H[0, 0, 0], rows, blk * row_block,
                                min((blk + 1) * row_block, n_samples), n_timesteps,
                                n_features, n_hidden, act, flush)
 
@@ -260,11 +397,15 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
             g[j] = g[j] + dh[j]
             da[j] = 0
     elif act == _SIGMOID:
-        for j in range(n_hidden):
-            da[j] = (g[j] + dh[j]) * (h[j] * (1 - h[j]))
+        if floating is float:
+            sigcy_rnn_dsigmoid_f(da, g, dh, h, n_hidden)
+        else:
+            sigcy_rnn_dsigmoid_d(da, g, dh, h, n_hidden)
     elif act == _TANH:
-        for j in range(n_hidden):
-            da[j] = (g[j] + dh[j]) * (1 - h[j] * h[j])
+        if floating is float:
+            sigcy_rnn_dtanh_f(da, g, dh, h, n_hidden)
+        else:
+            sigcy_rnn_dtanh_d(da, g, dh, h, n_hidden)
     else:
         for j in range(n_hidden):
             hj = h[j]
@@ -274,9 +415,9 @@ cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
 
 cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
-                          const floating *W_in,    # IN  (n_features, n_hidden)
-                          const floating *W_rec_T,  # IN (n_hidden, n_hidden): W_rec^T
-                          const Py_ssize_t *lengths,  # IN (n_samples,)
+                          const floating *W_in_Tp,  # IN W_in^T (n_hidden, n_features), packed
+                          const floating *W_rec_Tp,  # IN W_rec^T (n_hidden, n_hidden), packed
+                          const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full) or NULL (all full)
                           Py_ssize_t bptt_steps,
                           floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
                           floating *carry0,        # scratch (n_samples, n_hidden)
@@ -298,118 +439,78 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
         for i in range(i0, i1):
             _backward_row(dA + i * rs + t * n_hidden, g + (i - i0) * n_hidden,
                           dH + i * rs + t * n_hidden, H + i * rs + t * n_hidden,
-                          n_hidden, act, t < lengths[i])
+                          n_hidden, act, lengths == NULL or t < lengths[i])
         if t == 0:
             # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb, rs, W_rec_T,
-                     n_hidden, <floating> 0, dh0 + i0 * n_hidden, n_hidden)
+            _pgemm(m, n_hidden, n_hidden, dAb, rs, W_rec_Tp, dh0 + i0 * n_hidden, n_hidden,
+                   False)
         elif t % bptt_steps == 0:
             # start of a truncation window: nothing flows back to H[:, t-1]
             memset(g, 0, m * n_hidden * sizeof(floating))
         else:
             # to H[:, t-1]: dA[:, t] @ W_rec^T for active samples ...
-            _gemm_rm(c'N', c'N', m, n_hidden, n_hidden, <floating> 1, dAb + t * n_hidden, rs,
-                     W_rec_T, n_hidden, <floating> 0, g_next, n_hidden)
+            _pgemm(m, n_hidden, n_hidden, dAb + t * n_hidden, rs, W_rec_Tp, g_next, n_hidden,
+                   False)
             # ... the gradient itself for carried ones (H[i, t] = H[i, t-1])
             for i in range(i0, i1):
-                if t >= lengths[i]:
+                if lengths != NULL and t >= lengths[i]:
                     memcpy(g_next + (i - i0) * n_hidden, g + (i - i0) * n_hidden,
                            n_hidden * sizeof(floating))
             tmp = g
             g = g_next
             g_next = tmp
     # dX = dA @ W_in^T for the block's rows
-    _gemm_rm(c'N', c'T', m * n_timesteps, n_features, n_hidden, <floating> 1, dAb, n_hidden,
-             W_in, n_hidden, <floating> 0, dX + i0 * n_timesteps * n_features, n_features)
+    _pgemm(m * n_timesteps, n_features, n_hidden, dAb, n_hidden, W_in_Tp,
+           dX + i0 * n_timesteps * n_features, n_features, False)
     sigcy_ftz_end(csr, flush)
 
 
-cdef void _backward_cols_elementwise(
-        const floating *H,        # IN  (n_samples, n_timesteps, n_hidden)
-        const floating *dH,       # IN  (n_samples, n_timesteps, n_hidden)
-        const Py_ssize_t *lengths,  # IN (n_samples,)
-        floating *dA,             # OUT (n_samples, n_timesteps, n_hidden)
-        floating *g,              # INOUT (n_samples, n_hidden): gradient from t+1
-        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
-    cdef Py_ssize_t i, rs = n_timesteps * n_hidden, off = t * n_hidden + j0
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    for i in range(n_samples):
-        _backward_row(dA + i * rs + off, g + i * n_hidden + j0, dH + i * rs + off,
-                      H + i * rs + off, j1 - j0, act, t < lengths[i])
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _backward_cols_carry(
-        const floating *W_rec_T,  # IN  (n_hidden, n_hidden): W_rec^T, C-contiguous
-        const Py_ssize_t *lengths,  # IN (n_samples,)
-        Py_ssize_t bptt_steps,
-        const floating *dA,       # IN  (n_samples, n_timesteps, n_hidden)
-        const floating *g,        # IN  (n_samples, n_hidden): gradient reaching H[:, t]
-        floating *g_next,         # OUT (n_samples, n_hidden): ... reaching H[:, t-1]
-        floating *dh0,            # OUT (n_samples, n_hidden), written at t == 0
-        Py_ssize_t t, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-        Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int flush) noexcept nogil:
-    cdef Py_ssize_t i, n = j1 - j0, rs = n_timesteps * n_hidden
-    cdef unsigned int csr = sigcy_ftz_begin(flush)
-    if t == 0:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA, rs, W_rec_T + j0,
-                 n_hidden, <floating> 0, dh0 + j0, n_hidden)
-    elif t % bptt_steps == 0:
-        for i in range(n_samples):
-            memset(g_next + i * n_hidden + j0, 0, n * sizeof(floating))
-    else:
-        _gemm_rm(c'N', c'N', n_samples, n, n_hidden, <floating> 1, dA + t * n_hidden, rs,
-                 W_rec_T + j0, n_hidden, <floating> 0, g_next + j0, n_hidden)
-        for i in range(n_samples):
-            if t >= lengths[i]:
-                memcpy(g_next + i * n_hidden + j0, g + i * n_hidden + j0, n * sizeof(floating))
-    sigcy_ftz_end(csr, flush)
-
-
-cdef void _weight_grads_block(const floating *X,    # IN  (n_rows, n_features), flat
-                              const floating *H,    # IN  (n_rows, n_hidden), flat
-                              const floating *h0,   # IN  (n_samples, n_hidden) or NULL
+cdef void _weight_grads_first(const floating *X,    # IN  (n_rows, n_features), flat
                               floating *dA,         # INOUT (n_rows, n_hidden), flat;
-                                                    #   dA[:, 0, j0:j1] zeroed on exit
-                              floating *stash,      # scratch (n_samples, n_hidden)
+                                                    #   dA[:, 0] zeroed on exit
+                              floating *stash,      # OUT (n_samples, n_hidden): dA[:, 0]
                               floating *dW_in,      # OUT (n_features, n_hidden)
-                              floating *dW_rec,     # OUT (n_hidden, n_hidden)
                               floating *db,         # OUT (n_hidden,)
-                              Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t n_samples,
-                              Py_ssize_t n_timesteps, Py_ssize_t n_features,
-                              Py_ssize_t n_hidden, int flush) noexcept nogil:
-    """Columns j0 <= j < j1 of dW_in, dW_rec and db: sums over every sample and step."""
-    cdef Py_ssize_t i, r, j, n = j1 - j0
-    cdef Py_ssize_t n_rows = n_samples * n_timesteps
-    cdef Py_ssize_t rs = n_timesteps * n_hidden
-    cdef const floating *src
+                              floating *work,       # scratch for _gemm_tn
+                              Py_ssize_t n_samples, Py_ssize_t n_timesteps,
+                              Py_ssize_t n_features, Py_ssize_t n_hidden, int flush) noexcept nogil:
+    """dW_in and db (sums over every sample and step), then dA[:, 0] moved to the stash."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n_rows = n_samples * n_timesteps, rs = n_timesteps * n_hidden
     cdef unsigned int csr = sigcy_ftz_begin(flush)
-    # dW_in[:, j0:j1] = X^T @ dA[:, j0:j1]
-    _gemm_rm(c'T', c'N', n_features, n, n_rows, <floating> 1, X, n_features, dA + j0,
-             n_hidden, <floating> 0, dW_in + j0, n_hidden)
-    # db[j0:j1]: the rows in order
-    for j in range(j0, j1):
-        db[j] = 0
-    for r in range(n_rows):
-        src = dA + r * n_hidden
-        for j in range(j0, j1):
-            db[j] = db[j] + src[j]
-    # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0.  One GEMM over the flat rows
-    # pairs H[i, t-1] with dA[i, t] for t >= 1, and H[i-1, T-1] with dA[i, 0]; zeroing
-    # dA[:, 0] (kept in `stash`) removes the wrong pairs, then h0^T dA[:, 0] is added.
-    for i in range(n_samples):
-        memcpy(stash + i * n_hidden + j0, dA + i * rs + j0, n * sizeof(floating))
-        memset(dA + i * rs + j0, 0, n * sizeof(floating))
-    if n_rows > 1:
-        _gemm_rm(c'T', c'N', n_hidden, n, n_rows - 1, <floating> 1, H, n_hidden,
-                 dA + n_hidden + j0, n_hidden, <floating> 0, dW_rec + j0, n_hidden)
+    # dW_in = X^T @ dA
+    _gemm_tn(n_features, n_hidden, n_rows, X, n_features, dA, n_hidden, dW_in, n_hidden,
+             False, work)
+    # db: the rows in order
+    if floating is float:
+        sigcy_rnn_column_sum_f(dA, n_rows, n_hidden, db)
     else:
-        for i in range(n_hidden):
-            memset(dW_rec + i * n_hidden + j0, 0, n * sizeof(floating))
+        sigcy_rnn_column_sum_d(dA, n_rows, n_hidden, db)
+    # dW_rec = sum_t H[:, t-1]^T dA[:, t] with H[:, -1] = h0 is one product over the flat
+    # rows, pairing H[i, t-1] with dA[i, t] for t >= 1 and H[i-1, T-1] with dA[i, 0];
+    # zeroing dA[:, 0] (kept in the stash) removes the wrong pairs, h0^T stash adds the right.
+    for i in range(n_samples):
+        memcpy(stash + i * n_hidden, dA + i * rs, n_hidden * sizeof(floating))
+        memset(dA + i * rs, 0, n_hidden * sizeof(floating))
+    sigcy_ftz_end(csr, flush)
+
+
+cdef void _weight_grads_rec(const floating *H,    # IN  (n_rows, n_hidden), flat
+                            const floating *h0,   # IN  (n_samples, n_hidden) or NULL
+                            const floating *dA,   # IN  (n_rows, n_hidden), dA[:, 0] zeroed
+                            const floating *stash,  # IN (n_samples, n_hidden): dA[:, 0]
+                            floating *dW_rec,     # OUT (n_hidden, n_hidden)
+                            floating *work,       # scratch for _gemm_tn
+                            Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_samples,
+                            Py_ssize_t n_timesteps, Py_ssize_t n_hidden, int flush) noexcept nogil:
+    """Rows i0 <= i < i1 of dW_rec (see _weight_grads_first)."""
+    cdef Py_ssize_t n_rows = n_samples * n_timesteps
+    cdef unsigned int csr = sigcy_ftz_begin(flush)
+    _gemm_tn(i1 - i0, n_hidden, n_rows - 1, H + i0, n_hidden, dA + n_hidden, n_hidden,
+             dW_rec + i0 * n_hidden, n_hidden, False, work)
     if h0 != NULL:
-        _gemm_rm(c'T', c'N', n_hidden, n, n_samples, <floating> 1, h0, n_hidden, stash + j0,
-                 n_hidden, <floating> 1, dW_rec + j0, n_hidden)
+        _gemm_tn(i1 - i0, n_hidden, n_samples, h0 + i0, n_hidden, stash, n_hidden,
+                 dW_rec + i0 * n_hidden, n_hidden, True, work)
     sigcy_ftz_end(csr, flush)
 
 
@@ -418,10 +519,9 @@ def elman_backward_loop(
     const floating[:, :, ::1] H,      # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, :, ::1] dH,     # IN  (n_samples, n_timesteps, n_hidden)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
-    const floating[:, ::1] W_rec_T,   # IN  (n_hidden, n_hidden): W_rec transposed, C order
-                                      #     (row-major GEMMs without transposition: ~10 %)
+    const floating[:, ::1] W_rec,     # IN  (n_hidden, n_hidden)
     const floating[:, ::1] h0,        # IN  (n_samples, n_hidden), or None for zeros
-    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
     Py_ssize_t bptt_steps,            # IN  window length (>= n_timesteps: full BPTT)
     floating[:, :, ::1] dA,           # OUT scratch (n_samples, n_timesteps, n_hidden):
                                       #     dL/d(pre-activation), dA[:, 0] zeroed on exit
@@ -432,117 +532,63 @@ def elman_backward_loop(
     floating[::1] db,                 # OUT (n_hidden,)
     floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
     int act,
-    Py_ssize_t row_block,             # > 0: recursion split by samples; 0: by hidden units
-    Py_ssize_t rec_col_block,         # hidden units per recursion block when row_block == 0
-    Py_ssize_t col_block,             # hidden units per block of the weight gradients
+    Py_ssize_t row_block,             # samples per recursion block (any split: same bits)
+    Py_ssize_t grad_block,            # rows of dW_rec per block (any split: same bits)
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
+    unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_row_blocks, n_rec_blocks, t, j0, i0
-    cdef Py_ssize_t n_col_blocks = (n_hidden + col_block - 1) // col_block
+    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
+    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
     cdef Py_ssize_t blk
-    cdef int threads_rows, threads_rec
-    cdef int threads_cols = <int> min(n_threads, n_col_blocks)
-    cdef unsigned int csr
+    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
+    cdef int threads_grad = <int> min(n_threads, n_grad_blocks)
     cdef const floating *h0_ptr = NULL
-    cdef floating *g
-    cdef floating *g_next
+    cdef floating *W_in_Tp = <floating *> _aligned64(
+        scratch, _backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
+        * sizeof(floating))
+    cdef floating *W_rec_Tp = W_in_Tp + _round64(_packed_size(n_hidden, n_features,
+                                                              <floating> 0))
+    cdef floating *work = W_in_Tp         # after the recursion, the packed weights' place
+    cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
+    cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
-    if row_block == 0:
-        n_row_blocks = 0
-        n_rec_blocks = (n_hidden + rec_col_block - 1) // rec_col_block
-        threads_rec = <int> min(n_threads, n_rec_blocks)
-        row_block = 32        # blocks of dX = dA @ W_in^T
-    else:
-        n_row_blocks = (n_samples + row_block - 1) // row_block
-        n_rec_blocks = 0
-        threads_rec = 1
-    threads_rows = <int> min(n_threads, (n_samples + row_block - 1) // row_block)
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
     with nogil:
-        if n_rec_blocks > 0:
-            # hidden-unit blocks; carry[t % 2] reaches H[:, t] from t+1
-            memset(&carry[n_timesteps % 2, 0, 0], 0, n_samples * n_hidden * sizeof(floating))
-            memset(&carry[(n_timesteps - 1) % 2, 0, 0], 0,
-                   n_samples * n_hidden * sizeof(floating))
-            if threads_rec > 1:
-                with parallel(num_threads=threads_rec):
-                    for t in range(n_timesteps - 1, -1, -1):
-                        for blk in prange(n_rec_blocks, schedule='static'):
-                            j0 = blk * rec_col_block
-                            _backward_cols_elementwise(
-                                &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
-                                &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                                n_samples, n_timesteps, n_hidden, act, flush)
-                        for blk in prange(n_rec_blocks, schedule='static'):
-                            j0 = blk * rec_col_block
-                            _backward_cols_carry(
-                                &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
-                                &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
-                                t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                                n_timesteps, n_hidden, flush)
-            else:
-                for t in range(n_timesteps - 1, -1, -1):
-                    for blk in range(n_rec_blocks):
-                        j0 = blk * rec_col_block
-                        _backward_cols_elementwise(
-                            &H[0, 0, 0], &dH[0, 0, 0], &lengths[0], &dA[0, 0, 0],
-                            &carry[t % 2, 0, 0], t, j0, min(j0 + rec_col_block, n_hidden),
-                            n_samples, n_timesteps, n_hidden, act, flush)
-                    for blk in range(n_rec_blocks):
-                        j0 = blk * rec_col_block
-                        _backward_cols_carry(
-                            &W_rec_T[0, 0], &lengths[0], bptt_steps, &dA[0, 0, 0],
-                            &carry[t % 2, 0, 0], &carry[(t + 1) % 2, 0, 0], &dh0[0, 0],
-                            t, j0, min(j0 + rec_col_block, n_hidden), n_samples,
-                            n_timesteps, n_hidden, flush)
-            # dX = dA @ W_in^T over blocks of samples
-            if threads_rows > 1:
-                for blk in prange((n_samples + row_block - 1) // row_block, schedule='static',
-                                  num_threads=threads_rows):
-                    i0 = blk * row_block
-                    csr = sigcy_ftz_begin(flush)
-                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
-                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
-                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
-                    sigcy_ftz_end(csr, flush)
-            else:
-                for blk in range((n_samples + row_block - 1) // row_block):
-                    i0 = blk * row_block
-                    csr = sigcy_ftz_begin(flush)
-                    _gemm_rm(c'N', c'T', (min(i0 + row_block, n_samples) - i0) * n_timesteps,
-                             n_features, n_hidden, <floating> 1, &dA[i0, 0, 0], n_hidden,
-                             &W_in[0, 0], n_hidden, <floating> 0, &dX[i0, 0, 0], n_features)
-                    sigcy_ftz_end(csr, flush)
-        elif threads_rows > 1:
+        _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
+        _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
+        if threads_rows > 1:
             for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                               num_threads=threads_rows):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
-                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
+                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         else:
             for blk in range(n_row_blocks):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec_T[0, 0],
-                                &lengths[0], bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
+                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
+                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
                                 &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         # weight gradients, after the recursion; carry[0] is free again: the stash
-        if threads_cols > 1:
-            for blk in prange(n_col_blocks, schedule='static', chunksize=1,
-                              num_threads=threads_cols):
-                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
-                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
-                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden, flush)
+        _weight_grads_first(&X[0, 0, 0], &dA[0, 0, 0], &carry[0, 0, 0], &dW_in[0, 0], &db[0],
+                            work, n_samples, n_timesteps, n_features, n_hidden, flush)
+        if threads_grad > 1:
+            for blk in prange(n_grad_blocks, schedule='static', num_threads=threads_grad):
+                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
+                                  &dW_rec[0, 0], work + threadid() * size_work,
+                                  blk * grad_block, min((blk + 1) * grad_block, n_hidden),
+                                  n_samples, n_timesteps, n_hidden, flush)
         else:
-            for blk in range(n_col_blocks):
-                _weight_grads_block(&X[0, 0, 0], &H[0, 0, 0], h0_ptr, &dA[0, 0, 0],
-                                    &carry[0, 0, 0], &dW_in[0, 0], &dW_rec[0, 0], &db[0],
-                                    blk * col_block, min((blk + 1) * col_block, n_hidden),
-                                    n_samples, n_timesteps, n_features, n_hidden, flush)
+            for blk in range(n_grad_blocks):
+                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
+                                  &dW_rec[0, 0], work, blk * grad_block,
+                                  min((blk + 1) * grad_block, n_hidden), n_samples,
+                                  n_timesteps, n_hidden, flush)

@@ -1,18 +1,19 @@
 """Elman recurrent networks: forward pass and backpropagation through time.
 
 The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
-GEMM, each time step one GEMM through BLAS plus a fused bias/activation loop (OpenMP over the
-samples), and the weight gradients are GEMMs over all time steps after the backward
-recursion.  This module validates the arguments, casts and copies them to one C-contiguous
-dtype, allocates every result, and chooses the thread counts.
+GEMM, each time step one GEMM with the recurrent weights plus a fused bias/activation loop
+(OpenMP over blocks of samples), and the weight gradients are GEMMs over all time steps after
+the backward recursion, all with sigcy's own kernels (``sigcy/src/sigcy_gemm.h``; weights
+packed once per call).  This module validates the arguments, casts and copies them to one
+C-contiguous dtype, allocates every result, and chooses the thread count.
 
-Reproducibility: the results are the same bits for any number of OpenMP or BLAS threads.
-The work is cut into blocks fixed by the array sizes alone, OpenMP threads take whole
-blocks, and BLAS runs single-threaded inside them (OpenBLAS' own GEMM results may depend on
-its thread count); see :func:`elman_forward` Notes.
+Reproducibility: the results are the same bits for any number of OpenMP threads (and BLAS is
+not used): the kernels compute every element the same way whatever block of the work it is
+in; see :func:`elman_forward` Notes.
 """
+import threading
+
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from sigcy import _rnn
 from sigcy._openmp_helpers import _openmp_effective_n_threads
@@ -21,36 +22,57 @@ __all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
 
 ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
 
-# Work is split into fixed blocks that do not depend on the thread count (so neither do the
-# results): the recursions over blocks of _ROW_BLOCK samples (each an independent recurrence,
-# one thread from the first step to the last), the weight gradients over blocks of _COL_BLOCK
-# hidden units.  Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling
-# thread: waking the OpenMP team would cost more than it saves.  Tests lower all three.
-_ROW_BLOCK = 32
+# The recursions run over blocks of samples, each an independent recurrence that one thread
+# runs from the first step to the last; the weight gradient dW_rec over blocks of its rows.
+# All GEMMs are sigcy's own (src/sigcy_gemm.h), which compute every output element by the
+# same operations whatever the block, so the blocks can follow the thread count: one block
+# per thread (more above _MAX_ROW_BLOCK samples per block), in whole tiles of 8 rows.
+# _ROW_BLOCK and _GRAD_BLOCK fix the block sizes instead (the tests use tiny blocks).
+# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread: waking the
+# OpenMP team would cost more than it saves.
+_ROW_BLOCK = None
+_GRAD_BLOCK = None
+_MAX_ROW_BLOCK = 256
+_ROW_TILE = 8
 _PARALLEL_MIN_ELEMENTS = 32768
-# With a single block of samples (n_samples <= _COLUMN_SPLIT_MAX_SAMPLES) and at least
-# _COLUMN_SPLIT_MIN_HIDDEN hidden units, each time step is split by blocks of _REC_COL_BLOCK
-# hidden units instead: all samples in one GEMM, two barriers a step.  Not used otherwise:
-# with another process on the cores, a barrier a step made 2 threads ~10x slower than 1
-# (a thread waits for a preempted partner), while the barrier-free sample blocks lost ~1.3x.
-_COLUMN_SPLIT_MIN_HIDDEN = 256
-_COLUMN_SPLIT_MAX_SAMPLES = _ROW_BLOCK
-_REC_COL_BLOCK = 256
-# Weight gradients: at most two blocks (each block's GEMM reads all of H or X once).
-_COL_BLOCK = None
 
 
-def _blocks(n_samples, n_hidden):
-    """(row_block, rec_col_block, col_block) for the compiled loops; sizes only."""
-    column_split = (n_hidden >= _COLUMN_SPLIT_MIN_HIDDEN
-                    and n_samples <= _COLUMN_SPLIT_MAX_SAMPLES)
-    row_block = 0 if column_split else _ROW_BLOCK
-    col_block = _COL_BLOCK
-    if col_block is None:
-        col_block = max(64, -(-(-(-n_hidden // 2)) // 16) * 16)
-    return row_block, _REC_COL_BLOCK, col_block
-# BLAS takes int (32-bit) sizes.
-_BLAS_INT_MAX = 2**31 - 1
+def _blocks(n_samples, n_hidden, n_threads):
+    """(row_block, grad_block) for the compiled loops."""
+    row_block = _ROW_BLOCK
+    if row_block is None:
+        n_blocks = n_threads * max(1, -(-n_samples // (n_threads * _MAX_ROW_BLOCK)))
+        row_block = -(-max(n_samples, 1) // n_blocks)
+        row_block = -(-row_block // _ROW_TILE) * _ROW_TILE
+    grad_block = _GRAD_BLOCK
+    if grad_block is None:
+        grad_block = -(-max(n_hidden, 1) // n_threads)
+        grad_block = -(-grad_block // _ROW_TILE) * _ROW_TILE
+    return row_block, grad_block
+
+
+# Scratch memory is kept per Python thread between calls, up to _SCRATCH_KEEP_BYTES: a fresh
+# buffer above glibc's mmap threshold (128 KiB) is mapped at allocation and unmapped at release,
+# so every call paid a page fault per 4 KiB of scratch (~10 % of a training step at
+# n_hidden=32, more for the estimators' small mini-batches).
+_SCRATCH_KEEP_BYTES = 64 * 2**20
+_scratch_local = threading.local()
+
+
+def _scratch(n_bytes):
+    """A uint8 array of at least n_bytes (uninitialized), reused by later calls on this thread."""
+    buf = getattr(_scratch_local, "buf", None)
+    if buf is None or buf.size < n_bytes:
+        buf = np.empty(max(n_bytes, 64), dtype=np.uint8)
+        if n_bytes <= _SCRATCH_KEEP_BYTES:
+            _scratch_local.buf = buf
+    return buf
+
+
+def _carve(buf, offset, shape, dtype):
+    """An array of shape and dtype on buf's bytes from offset; the next 64-byte offset."""
+    view = np.ndarray(shape, dtype=dtype, buffer=buf, offset=offset)
+    return view, offset + (view.nbytes + 63) // 64 * 64
 
 
 def _shape_error(name, shape, expected):
@@ -65,7 +87,10 @@ def _as_float_array(name, a, dtype=None):
 
 
 def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
-    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act)."""
+    """Check every shape; return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, act).
+
+    lengths stays None for full sequences (the loops then skip the per-sample checks).
+    """
     X = _as_float_array("X", X)
     if X.ndim != 3:
         raise ValueError(
@@ -107,9 +132,7 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
         dH = _as_float_array("dH", dH, dtype)
         if dH.shape != expected_H:
             raise _shape_error("dH", dH.shape, f"(n_samples, n_timesteps, n_hidden) = {expected_H}")
-    if lengths is None:
-        lengths = np.full(n_samples, n_timesteps, dtype=np.intp)
-    else:
+    if lengths is not None:
         lengths_arr = np.asarray(lengths)
         if lengths_arr.shape != (n_samples,):
             raise _shape_error("lengths", lengths_arr.shape,
@@ -131,13 +154,7 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
     def c(a):
         return None if a is None else np.ascontiguousarray(a, dtype=dtype)
 
-    # copies first: a size that cannot be allocated is a MemoryError
-    arrays = [c(a) for a in (X, W_in, W_rec, b, h0, H, dH)]
-    if max(n_samples * n_timesteps, n_timesteps * n_hidden, n_features, n_hidden) > _BLAS_INT_MAX:
-        raise ValueError(
-            f"X of shape {X.shape} with n_hidden={n_hidden} exceeds BLAS' 32-bit sizes."
-        )
-    X, W_in, W_rec, b, h0, H, dH = arrays
+    X, W_in, W_rec, b, h0, H, dH = (c(a) for a in (X, W_in, W_rec, b, h0, H, dH))
     return (dtype, X, W_in, W_rec, b, h0, lengths, H, dH, ACTIVATIONS[activation])
 
 
@@ -145,22 +162,6 @@ def _n_threads(n_samples, n_timesteps, n_hidden):
     if n_samples * n_timesteps * n_hidden < _PARALLEL_MIN_ELEMENTS:
         return 1
     return _openmp_effective_n_threads()
-
-
-_blas_controller = None
-
-
-def _single_threaded_blas():
-    """A context limiting the BLAS that scipy.linalg.cython_blas uses to one thread.
-
-    OpenBLAS' GEMM can return different bits for different thread counts; sigcy runs its
-    GEMMs single-threaded, in parallel over fixed blocks, instead.  The controller is built
-    once (a fresh ``threadpool_limits`` scans the loaded libraries, ~0.25 ms).
-    """
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    return _blas_controller.limit(limits=1)
 
 
 def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None,
@@ -215,19 +216,18 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
 
     Notes
     -----
-    The samples are cut into fixed blocks of 32, each an independent recurrence that one
-    OpenMP thread runs from the first step to the last: the input projection of all its
-    time steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` through BLAS
-    (``scipy.linalg.cython_blas``, without the GIL) and a fused bias-plus-activation loop
-    (sigcy's sigmoid kernel, a vectorized tanh).  No Python runs inside the time loop.
-    (With at most 32 samples and 256 or more hidden units, each step is split by blocks of
-    hidden units instead.)
+    The samples are cut into one block per OpenMP thread, each an independent recurrence that
+    one thread runs from the first step to the last: the input projection of all its time
+    steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` and a fused
+    bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
+    sigcy's own register-blocked kernel (AVX-512 or AVX2 where available, else C; no BLAS)
+    on W_in and W_rec packed once per call.  No Python runs inside the time loop.
 
-    The result does not depend on the number of OpenMP threads (the blocks depend on the
-    sizes only) nor on the BLAS thread count: BLAS runs single-threaded inside the blocks,
-    since a multi-threaded OpenBLAS GEMM partitions its work by thread count and can return
-    different last bits.  The cost: at most 32 samples with fewer than 256 hidden units (one
-    block) use one core.
+    The result does not depend on the number of OpenMP threads: the kernel computes every
+    element of a product by the same operations in the same order (``acc += a * b`` over
+    the inner index, in order), whatever block of samples it belongs to.  The kernel is
+    chosen once per process, so results can differ between machines in the last bits, as
+    with any BLAS.
 
     NaN in any input propagates to the affected outputs.
 
@@ -256,10 +256,11 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     if H.size == 0:
         return H
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
-    with _single_threaded_blas():
-        row_block, rec_col_block, _ = _blocks(n_samples, n_hidden)
-        _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block,
-                                rec_col_block, n_threads, bool(flush_subnormals))
+    row_block, _ = _blocks(n_samples, n_hidden, n_threads)
+    scratch = _scratch(_rnn.scratch_bytes(dtype == np.float32, False, n_samples, X.shape[2],
+                                          n_hidden))
+    _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block, n_threads,
+                            bool(flush_subnormals), scratch)
     return H
 
 
@@ -329,10 +330,13 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     this gives 0 where the exact derivative is ``~exp(-|x|)``.
 
     Each step is one fused loop (``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])``) and one
-    GEMM ``carry = dA[:, t] @ W_rec^T``; afterwards ``dX``, ``dW_in`` and ``dW_rec`` are one
-    GEMM per block of 64 hidden units over all time steps, and ``db`` a sum over the rows in
-    their order, so the result does not depend on the number of threads (see
-    :func:`elman_forward`).  Extra memory: one array of H's size (``dA``).
+    GEMM ``carry = dA[:, t] @ W_rec^T`` (sigcy's kernel, as in :func:`elman_forward`), and
+    ``dX = dA @ W_in^T`` follows per block of samples.  ``dW_in``, ``dW_rec`` and ``db`` are
+    then sums over all samples and steps, in row order (``dW_rec`` in blocks of its rows, one
+    per thread), so the result does not depend on the number of threads.  Extra memory: one
+    array of H's size (``dA``) and the packed weights, a scratch buffer that the calling
+    thread keeps for its later calls (up to 64 MiB; page faults on fresh memory cost ~10 %
+    of a small call).
 
     Examples
     --------
@@ -373,12 +377,16 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         db[...] = 0
         dh0[...] = 0
         return dX, dW_in, dW_rec, db, dh0
-    dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
-    carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
-    with _single_threaded_blas():
-        _rnn.elman_backward_loop(X, H, dH, W_in, np.ascontiguousarray(W_rec.T), h0, lengths,
-                                 bptt_steps, dA, carry,
-                                 dX, dW_in, dW_rec, db, dh0, act, *_blocks(n_samples, n_hidden),
-                                 n_threads, bool(flush_subnormals))
+    row_block, grad_block = _blocks(n_samples, n_hidden, n_threads)
+    loop_bytes = _rnn.scratch_bytes(dtype == np.float32, True, n_samples, n_features, n_hidden,
+                                    grad_block, n_threads)
+    itemsize = np.dtype(dtype).itemsize
+    buf = _scratch(((n_samples * n_timesteps * n_hidden * itemsize + 63) // 64
+                    + (2 * n_samples * n_hidden * itemsize + 63) // 64) * 64 + loop_bytes)
+    dA, offset = _carve(buf, 0, (n_samples, n_timesteps, n_hidden), dtype)
+    carry, offset = _carve(buf, offset, (2, n_samples, n_hidden), dtype)
+    _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX,
+                             dW_in, dW_rec, db, dh0, act, row_block, grad_block, n_threads,
+                             bool(flush_subnormals), buf[offset:])
     return dX, dW_in, dW_rec, db, dh0

@@ -5,7 +5,10 @@ numpy implementation of the documented equations, and gradients are also checked
 4th-order central differences of the reference's loss.
 """
 import importlib.util
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -67,17 +70,7 @@ def parallel_everywhere(monkeypatch):
     """Run the OpenMP loops even on tiny problems, over many small blocks."""
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", 3)
-    monkeypatch.setattr(rnn, "_COL_BLOCK", 7)
-    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", 6)
-
-
-@pytest.fixture(params=["row-split", "column-split"])
-def split(request, monkeypatch):
-    """Both ways of cutting the recursion into blocks."""
-    if request.param == "column-split":
-        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MIN_HIDDEN", 1)
-        monkeypatch.setattr(rnn, "_COLUMN_SPLIT_MAX_SAMPLES", 10**9)
-    return request.param
+    monkeypatch.setattr(rnn, "_GRAD_BLOCK", 7)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -85,7 +78,7 @@ def split(request, monkeypatch):
 @pytest.mark.parametrize("with_h0", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 1, 3])
-def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps, split):
+def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps):
     p = problem(with_h0=with_h0, with_lengths=with_lengths, seed=1)
     H, grads = run(p, activation, bptt_steps=bptt_steps)
     H_ref, grads_ref = reference(p, activation, bptt_steps)
@@ -99,7 +92,7 @@ def test_matches_reference_float64(activation, with_h0, with_lengths, bptt_steps
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("bptt_steps", [None, 4])
-def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
+def test_float32_close_to_float64(activation, with_lengths, bptt_steps):
     p = problem(n_samples=6, n_timesteps=12, n_features=4, n_hidden=9, seed=2,
                 with_lengths=with_lengths)
     H32, grads32 = run(p, activation, np.float32, bptt_steps)
@@ -113,11 +106,10 @@ def test_float32_close_to_float64(activation, with_lengths, bptt_steps, split):
 
 
 @pytest.mark.parametrize("row_block, col_block", [(1, 1), (2, 5), (4, 16), (100, 100)])
-def test_blocking_matches_reference(monkeypatch, row_block, col_block, split):
+def test_blocking_matches_reference(monkeypatch, row_block, col_block):
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     monkeypatch.setattr(rnn, "_ROW_BLOCK", row_block)
-    monkeypatch.setattr(rnn, "_COL_BLOCK", col_block)
-    monkeypatch.setattr(rnn, "_REC_COL_BLOCK", col_block)
+    monkeypatch.setattr(rnn, "_GRAD_BLOCK", col_block)
     p = problem(n_samples=7, n_timesteps=9, n_features=3, n_hidden=11, seed=17,
                 with_lengths=True)
     H, grads = run(p, "sigmoid", bptt_steps=4)
@@ -157,11 +149,84 @@ def test_tanh_kernel_accuracy(dtype):
     assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k, m, n", [(0, 3, 5), (1, 1, 1), (300, 9, 33), (600, 17, 70),
+                                     (257, 8, 16), (700, 20, 64), (0, 8, 32)])
+def test_weight_gradient_kernel(dtype, k, m, n):
+    # C (+)= A^T B over passes of rows, every tail of the tiles and panels, packed operands
+    # or (small m and whole panels) read in place
+    rng = np.random.default_rng(k + m + n)
+    A = rng.standard_normal((k, m)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    expected = A.astype(np.float64).T @ B.astype(np.float64)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    C = C0.copy()
+    rnn._rnn._gemm_tn_check(A, B, C, False)
+    assert_allclose(C, expected, **tol)
+    C = C0.copy()
+    rnn._rnn._gemm_tn_check(A, B, C, True)
+    assert_allclose(C, C0 + expected, **tol)
+    # any block of rows gives the same bits
+    if m > 1:
+        C_top = np.zeros((m // 2, n), dtype)
+        rnn._rnn._gemm_tn_check(np.ascontiguousarray(A[:, : m // 2]), B, C_top, False)
+        C_all = np.zeros((m, n), dtype)
+        rnn._rnn._gemm_tn_check(A, B, C_all, False)
+        assert_array_equal(C_top, C_all[: m // 2])
+
+
+_PORTABLE_SCRIPT = """
+import sys
+import numpy as np
+from sigcy import rnn
+p = dict(np.load(sys.argv[1]))
+out = {"target": np.array(rnn._rnn.GEMM_TARGET)}
+for dtype in (np.float32, np.float64):
+    c = {k: p[k].astype(dtype) for k in ("X", "W_in", "W_rec", "b", "h0", "dH")}
+    name = np.dtype(dtype).name
+    out[name + "_H"] = H = rnn.elman_forward(c["X"], c["W_in"], c["W_rec"], c["b"], c["h0"],
+                                             activation="tanh", lengths=p["lengths"])
+    grads = rnn.elman_backward(c["X"], H, c["dH"], c["W_in"], c["W_rec"], c["h0"],
+                               activation="tanh", lengths=p["lengths"], bptt_steps=4)
+    for i, g in enumerate(grads):
+        out[f"{name}_g{i}"] = g
+np.savez(sys.argv[2], **out)
+"""
+
+
+@pytest.mark.parametrize("dispatch, target", [("baseline", "portable"), ("avx2", "avx2")])
+def test_other_gemm_kernels(dispatch, target, tmp_path):
+    # SIGCY_DISPATCH selects the AVX2 or the portable C kernels (machines without AVX-512)
+    p = problem(n_samples=11, n_timesteps=9, n_features=5, n_hidden=37, seed=29,
+                with_lengths=True)
+    np.savez(tmp_path / "in.npz", **p)
+    env = dict(os.environ, SIGCY_DISPATCH=dispatch)
+    proc = subprocess.run([sys.executable, "-c", _PORTABLE_SCRIPT, str(tmp_path / "in.npz"),
+                           str(tmp_path / "out.npz")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    if str(out["target"]) != target:
+        pytest.skip(f"this machine runs {out['target']} for SIGCY_DISPATCH={dispatch}")
+    H_ref, grads_ref = reference(p, "tanh", 4)
+    for name, tol in (("float64", dict(rtol=1e-12, atol=1e-13)),
+                      ("float32", dict(rtol=1e-4, atol=2e-5))):
+        assert_allclose(out[name + "_H"], H_ref, **tol)
+        for i, g_ref in enumerate(grads_ref):
+            scale = max(1.0, np.max(np.abs(g_ref)))
+            assert_allclose(out[f"{name}_g{i}"], g_ref, rtol=tol["rtol"],
+                            atol=tol["atol"] * scale, err_msg=GRAD_NAMES[i])
+
+
 def test_block_choice():
-    assert rnn._blocks(64, 512)[0] == 32          # sample blocks
-    assert rnn._blocks(32, 512)[0] == 0           # one sample block: hidden-unit blocks
-    assert rnn._blocks(32, 128)[0] == 32
-    assert rnn._blocks(64, 512)[2] == 256 and rnn._blocks(64, 32)[2] == 64
+    assert rnn._blocks(64, 512, 1)[0] == 64       # one block of samples per thread
+    assert rnn._blocks(64, 512, 2)[0] == 32
+    assert rnn._blocks(13, 40, 2)[0] == 8         # whole tiles of 8 rows
+    assert rnn._blocks(1000, 32, 1)[0] == 256     # at most 256 samples a block
+    assert rnn._blocks(600, 32, 2)[0] == 152      # 4 blocks, 2 a thread
+    assert rnn._blocks(64, 512, 1)[1] == 512 and rnn._blocks(64, 512, 2)[1] == 256
+    assert rnn._blocks(64, 37, 2)[1] == 24        # rows of dW_rec, whole tiles
 
 
 def test_larger_problem_matches_reference():
@@ -331,8 +396,7 @@ def _all_outputs(p, dtype, activation, bptt_steps):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere,
-                                                     split):
+def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not sigcy._openmp_helpers._openmp_parallelism_enabled():
         pytest.skip("serial build")
@@ -343,6 +407,25 @@ def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, paralle
     with threadpoolctl.threadpool_limits(2, user_api="openmp"):
         assert rnn._n_threads(13, 30, 40) == 2
         two = _all_outputs(p, dtype, activation, 7)
+    for a, b in zip(one, two):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bitwise_identical_with_blocks_chosen_by_thread_count(dtype, monkeypatch):
+    # the default blocks follow the thread count (1 thread: one block of 21 samples and all 40
+    # rows of dW_rec; 2 threads: blocks of 16 + 5 samples and 24 + 16 rows)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not sigcy._openmp_helpers._openmp_parallelism_enabled():
+        pytest.skip("serial build")
+    monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
+    p = problem(n_samples=21, n_timesteps=9, n_features=5, n_hidden=40, seed=23, with_h0=True,
+                with_lengths=True)
+    assert rnn._blocks(21, 40, 1) == (24, 40) and rnn._blocks(21, 40, 2) == (16, 24)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = _all_outputs(p, dtype, "tanh", None)
+    with threadpoolctl.threadpool_limits(2, user_api="openmp"):
+        two = _all_outputs(p, dtype, "tanh", None)
     for a, b in zip(one, two):
         assert_array_equal(a, b)
 
@@ -503,7 +586,7 @@ def test_flush_subnormals_switch():
     assert g_ftz[3][0] == 0
 
 
-def test_flush_does_not_leak_into_other_threads(parallel_everywhere, split):
+def test_flush_does_not_leak_into_other_threads(parallel_everywhere):
     # OpenMP threads inherit the floating-point control register of the thread that creates
     # them: FTZ must never be set on the calling thread when a parallel region starts.
     threadpoolctl = pytest.importorskip("threadpoolctl")

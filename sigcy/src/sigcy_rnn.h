@@ -4,13 +4,14 @@
  * Design
  * ------
  * A time step of the recurrence ends with one of these loops over a row of n_hidden values
- * (bias + activation in the forward pass).  They are plain C so that gcc vectorizes them
- * (branch-free selects, the always-inline exp of sigcy_kernels.h, no libm call); on x86-64
- * Linux with gcc they are compiled twice, for baseline x86-64 and for x86-64-v3 (AVX2), and
- * the loader picks one at run time (target_clones).  Neither clone uses FMA (the package
- * builds with -ffp-contract=off and SIGCY_MULADD is a product and a sum outside FMA
- * translation units), so both give the same bits.  sigmoid uses sigcy's dispatched array
- * loop instead (sigcy_sigmoid_*_strided).
+ * (bias + activation in the forward pass, gradient times activation derivative in the
+ * backward pass).  They are plain C so that gcc vectorizes them (branch-free selects, the
+ * always-inline exp of sigcy_kernels.h, no libm call); on x86-64 Linux with gcc they are
+ * compiled three times, for baseline x86-64, x86-64-v3 (AVX2) and x86-64-v4 (AVX-512), and
+ * the loader picks one at run time (target_clones).  No clone uses FMA (the package builds
+ * with -ffp-contract=off and SIGCY_MULADD is a product and a sum outside FMA translation
+ * units), so all give the same bits.  sigmoid uses sigcy's dispatched array loop instead
+ * (sigcy_sigmoid_*_strided).
  *
  * tanh (float64), a = |x|:
  *     a <  2^-7:  x + x^3 P(x^2), the Taylor series to x^9 (truncation below 2^-61 relative);
@@ -28,7 +29,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(SIGCY_NO_TARGET_CLONES)
-#define SIGCY_ROW_LOOP __attribute__((target_clones("arch=x86-64-v3", "default"))) static
+#define SIGCY_ROW_LOOP \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static
 #else
 #define SIGCY_ROW_LOOP static
 #endif
@@ -85,6 +87,37 @@ SIGCY_ROW_LOOP void sigcy_rnn_bias_tanh_f(float *restrict row, const float *rest
     for (ptrdiff_t j = 0; j < n; j++)
         row[j] = sigcy_tanh_f(row[j] + b[j]);
 }
+
+/*
+ * Backward row loops: da[j] = (g[j] + dh[j]) * act'(h[j]), act' from the stored output h:
+ * sigmoid h (1 - h), tanh 1 - h^2, in the row's own precision.
+ */
+#define SIGCY_DEFINE_BACKWARD_ROW(T, name, DERIV)                                          \
+SIGCY_ROW_LOOP void name(T *restrict da, const T *restrict g, const T *restrict dh,          \
+                         const T *restrict h, ptrdiff_t n)                                   \
+{                                                                                            \
+    for (ptrdiff_t j = 0; j < n; j++) {                                                      \
+        T hj = h[j];                                                                         \
+        da[j] = (g[j] + dh[j]) * (DERIV);                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_BACKWARD_ROW(double, sigcy_rnn_dsigmoid_d, hj * (1.0 - hj))
+SIGCY_DEFINE_BACKWARD_ROW(float, sigcy_rnn_dsigmoid_f, hj * (1.0f - hj))
+SIGCY_DEFINE_BACKWARD_ROW(double, sigcy_rnn_dtanh_d, 1.0 - hj * hj)
+SIGCY_DEFINE_BACKWARD_ROW(float, sigcy_rnn_dtanh_f, 1.0f - hj * hj)
+
+/* out[j] = sum over r of a[r * n + j], the rows in order (each column summed sequentially). */
+#define SIGCY_DEFINE_COLUMN_SUM(T, name)                                                     \
+SIGCY_ROW_LOOP void name(const T *restrict a, ptrdiff_t n_rows, ptrdiff_t n, T *restrict out) \
+{                                                                                            \
+    for (ptrdiff_t j = 0; j < n; j++)                                                        \
+        out[j] = 0;                                                                          \
+    for (ptrdiff_t r = 0; r < n_rows; r++)                                                   \
+        for (ptrdiff_t j = 0; j < n; j++)                                                    \
+            out[j] = out[j] + a[r * n + j];                                                  \
+}
+SIGCY_DEFINE_COLUMN_SUM(double, sigcy_rnn_column_sum_d)
+SIGCY_DEFINE_COLUMN_SUM(float, sigcy_rnn_column_sum_f)
 
 /*
  * Flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR), on request:

@@ -1,0 +1,490 @@
+/*
+ * sigcy_gemm.h -- the small GEMMs of the Elman RNN's time loops (sigcy/_rnn.pyx).
+ *
+ * Design
+ * ------
+ * Each time step of the recurrence multiplies a few rows (the samples of a block) by the same
+ * (n_hidden, n_hidden) matrix.  Through BLAS every step re-packs that matrix (OpenBLAS spent
+ * ~40 % of a step at n_hidden = 512 in sgemm_itcopy) and pays a call's fixed cost, which
+ * dominates at n_hidden = 32.  Here the matrix is packed once per call (sigcy_pack_*) and
+ * every step runs a register-blocked kernel on it:
+ *
+ *     C[m, n] (+)= A[m, k] @ B[k, n],   A and C row-major with leading dimensions, B packed
+ *
+ * B is packed in panels of NR columns (32 float32 / 16 float64 values, the width of two
+ * AVX-512 registers), each panel k rows of NR contiguous values, zero-padded past n.
+ *
+ * Reproducibility: every element C[i, j] is computed by the same operations in the same
+ * order, acc = C[i, j] (or 0), then acc = acc + A[i, p] * B[p, j] for p = 0, 1, ..., k-1
+ * (one fused multiply-add each in the AVX-512 kernel, a product and a sum in the portable
+ * one), whatever m, the row tile, the panel or the thread that computes it.  So the rows can
+ * be split among threads in any way without changing a bit of the result (unlike a BLAS
+ * GEMM, whose summation order may depend on the matrix sizes and its thread count).  The
+ * kernel is chosen once per process (sigcy_gemm_init: AVX-512, else AVX2 + FMA, else portable C;
+ * SIGCY_DISPATCH=avx2 or baseline asks for a lower one), so a process always gives the same
+ * bits.  The portable kernels are a last resort (x86 without AVX2, other compilers and
+ * architectures): ~10x slower than the AVX2 ones, the weight-gradient one more.
+ */
+#ifndef SIGCY_GEMM_H
+#define SIGCY_GEMM_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIGCY_NR_F 32
+#define SIGCY_NR_D 16
+#define SIGCY_MR 8
+#define SIGCY_KC 256      /* rows per pass of the A^T B kernel: a panel's KC x NR stay in L1 */
+
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
+    && !defined(SIGCY_NO_AVX512_GEMM)
+#define SIGCY_GEMM_AVX512 1
+#include <immintrin.h>
+#endif
+
+/* ------------------------------------------------------------------------------- packing */
+/* Bp <- B(p, j) for p < k, j < n in panels of NR columns; B(p, j) = B[p * ldb + j], or
+ * B[j * ldb + p] if trans (B^T stored row-major). */
+#define SIGCY_DEFINE_PACK(T, NR, name)                                                       \
+static void name(const T *B, ptrdiff_t ldb, int trans, ptrdiff_t k, ptrdiff_t n, T *Bp)      \
+{                                                                                            \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        T *dst = Bp + q * k * NR;                                                            \
+        for (ptrdiff_t p = 0; p < k; p++)                                                    \
+            for (ptrdiff_t jj = 0; jj < NR; jj++) {                                          \
+                ptrdiff_t j = q * NR + jj;                                                   \
+                dst[p * NR + jj] = j >= n ? (T)0 : trans ? B[j * ldb + p] : B[p * ldb + j];  \
+            }                                                                                \
+    }                                                                                        \
+}
+SIGCY_DEFINE_PACK(float, SIGCY_NR_F, sigcy_pack_f)
+SIGCY_DEFINE_PACK(double, SIGCY_NR_D, sigcy_pack_d)
+
+/* Number of values of a packed (k, n) matrix. */
+static ptrdiff_t sigcy_packed_size_f(ptrdiff_t k, ptrdiff_t n)
+{
+    return (n + SIGCY_NR_F - 1) / SIGCY_NR_F * SIGCY_NR_F * k;
+}
+static ptrdiff_t sigcy_packed_size_d(ptrdiff_t k, ptrdiff_t n)
+{
+    return (n + SIGCY_NR_D - 1) / SIGCY_NR_D * SIGCY_NR_D * k;
+}
+
+/* ---------------------------------------------------------------- portable kernel (C) */
+/* One row at a time against one panel.  With GCC or clang the panel's row is one vector
+ * (generic vector extension, lowered to the target's registers); elsewhere a plain loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SIGCY_ROW_UPDATE(T, NR, acc, ap, b)                                                  \
+    do {                                                                                     \
+        typedef T sigcy_vec __attribute__((vector_size(NR * sizeof(T))));                   \
+        sigcy_vec va, vb;                                                                    \
+        memcpy(&va, acc, sizeof va);                                                         \
+        memcpy(&vb, b, sizeof vb);                                                           \
+        va = va + ap * vb;                                                                   \
+        memcpy(acc, &va, sizeof va);                                                         \
+    } while (0)
+#else
+#define SIGCY_ROW_UPDATE(T, NR, acc, ap, b)                                                  \
+    for (ptrdiff_t jj = 0; jj < NR; jj++)                                                    \
+        acc[jj] = acc[jj] + ap * b[jj]
+#endif
+#define SIGCY_DEFINE_GEMM_C(T, NR, name)                                                     \
+static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda,          \
+                 const T *Bp, T *C, ptrdiff_t ldc, int accumulate)                          \
+{                                                                                            \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        const T *bq = Bp + q * k * NR;                                                       \
+        ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
+        for (ptrdiff_t i = 0; i < m; i++) {                                                  \
+            T acc[NR];                                                                       \
+            T *c = C + i * ldc + j0;                                                         \
+            const T *a = A + i * lda;                                                        \
+            for (ptrdiff_t jj = 0; jj < NR; jj++)                                            \
+                acc[jj] = 0;                                                                 \
+            if (accumulate)                                                                  \
+                memcpy(acc, c, (size_t)nn * sizeof(T));                                      \
+            for (ptrdiff_t p = 0; p < k; p++) {                                              \
+                T ap = a[p];                                                                 \
+                SIGCY_ROW_UPDATE(T, NR, acc, ap, (bq + p * NR));                             \
+            }                                                                                \
+            memcpy(c, acc, (size_t)nn * sizeof(T));                                          \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_C(float, SIGCY_NR_F, sigcy_gemm_f_c)
+SIGCY_DEFINE_GEMM_C(double, SIGCY_NR_D, sigcy_gemm_d_c)
+
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (work unused): 4 rows of C at a time,
+ * accumulated in place over passes of SIGCY_KC rows of B (kept in cache for the next rows). */
+#define SIGCY_DEFINE_GEMM_TN_C(T, NR, name)                                                  \
+static void name(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda,          \
+                 const T *B, ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)    \
+{                                                                                            \
+    (void)work;                                                                              \
+    if (!accumulate)                                                                         \
+        for (ptrdiff_t i = 0; i < m; i++)                                                    \
+            for (ptrdiff_t j = 0; j < n; j++)                                                \
+                C[i * ldc + j] = 0;                                                          \
+    for (ptrdiff_t k0 = 0; k0 < k; k0 += SIGCY_KC) {                                         \
+        ptrdiff_t k1 = k - k0 < SIGCY_KC ? k : k0 + SIGCY_KC;                                \
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += 4) {                                            \
+            ptrdiff_t mr = m - i0 < 4 ? m - i0 : 4;                                          \
+            for (ptrdiff_t p = k0; p < k1; p++) {                                            \
+                const T *b = B + p * ldb;                                                    \
+                for (ptrdiff_t r = 0; r < mr; r++) {                                         \
+                    T ap = A[p * lda + i0 + r];                                              \
+                    T *c = C + (i0 + r) * ldc;                                               \
+                    for (ptrdiff_t j = 0; j < n; j++)                                        \
+                        c[j] = c[j] + ap * b[j];                                             \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_TN_C(float, SIGCY_NR_F, sigcy_gemm_tn_f_c)
+SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
+
+/* ------------------------------------------------------------------- AVX-512 kernel */
+#ifdef SIGCY_GEMM_AVX512
+/* One tile of MR rows x one panel (two registers a row, or only the first if NV == 1: panels
+ * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT; the panel's
+ * row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
+#define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
+__attribute__((target("avx512f"), always_inline)) static inline void name(                  \
+    const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
+    const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)      \
+{                                                                                            \
+    const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
+    V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
+    _Pragma("GCC unroll 8")                                                                  \
+    for (int r = 0; r < MR; r++) {                                                           \
+        if (accumulate) {                                                                    \
+            c0[r] = _mm512_maskz_loadu_##SUF(m0, C + r * ldc);                               \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_maskz_loadu_##SUF(m1, C + r * ldc + W);                       \
+        } else {                                                                             \
+            c0[r] = _mm512_setzero_##SUF();                                                  \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_setzero_##SUF();                                              \
+        }                                                                                    \
+    }                                                                                        \
+    for (ptrdiff_t p = 0; p < k; p++) {                                                      \
+        V b0 = _mm512_loadu_##SUF(bq + p * ldb);                                             \
+        V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * ldb + W) : b0;                          \
+        _Pragma("GCC unroll 8")                                                              \
+        for (int r = 0; r < MR; r++) {                                                       \
+            V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
+            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                    \
+        }                                                                                    \
+    }                                                                                        \
+    _Pragma("GCC unroll 8")                                                                  \
+    for (int r = 0; r < MR; r++) {                                                           \
+        _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
+        if (NV == 2)                                                                         \
+            _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                            \
+    }                                                                                        \
+}
+SIGCY_DEFINE_TILE_AVX512(float, __m512, ps, __mmask16, sigcy_tile_f_avx512)
+SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
+
+/* The same tile for AVX2 + FMA (the drivers below are compiled for both): a panel's row is
+ * 2 * NV registers of 256 bits, the rows go 3 at a time (12 accumulators of 16 registers);
+ * m0 and m1 are the lane bits of the panel's two halves, as for AVX-512. */
+#define SIGCY_DEFINE_TILE_AVX2(T, V, SUF, LANEMASK, name)                                    \
+__attribute__((target("avx2,fma"), always_inline)) static inline void name(                 \
+    const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
+    const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, unsigned m0, unsigned m1,              \
+    int accumulate)                                                                          \
+{                                                                                            \
+    const int L = (int)(sizeof(V) / sizeof(T));                                              \
+    __m256i mk[4];                                                                           \
+    for (int v = 0; v < 4; v++)                                                              \
+        mk[v] = LANEMASK(((v < 2 ? m0 : m1) >> ((v % 2) * L)) & ((1u << L) - 1));            \
+    _Pragma("GCC unroll 3")                                                                  \
+    for (int r0 = 0; r0 < MR; r0 += 3) {                                                     \
+        const int R = MR - r0 < 3 ? MR - r0 : 3;                                             \
+        V c[3][4];                                                                           \
+        _Pragma("GCC unroll 3")                                                              \
+        for (int r = 0; r < R; r++)                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                c[r][v] = accumulate ? _mm256_maskload_##SUF(C + (r0 + r) * ldc + v * L,     \
+                                                             mk[v])                         \
+                                     : _mm256_setzero_##SUF();                               \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                  \
+            V b[4];                                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                b[v] = _mm256_loadu_##SUF(bq + p * ldb + v * L);                             \
+            _Pragma("GCC unroll 3")                                                          \
+            for (int r = 0; r < R; r++) {                                                    \
+                V a = _mm256_set1_##SUF(AT ? A[p * lda + r0 + r] : A[(r0 + r) * lda + p]);   \
+                _Pragma("GCC unroll 4")                                                      \
+                for (int v = 0; v < 2 * NV; v++)                                             \
+                    c[r][v] = _mm256_fmadd_##SUF(a, b[v], c[r][v]);                          \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 3")                                                              \
+        for (int r = 0; r < R; r++)                                                          \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int v = 0; v < 2 * NV; v++)                                                 \
+                _mm256_maskstore_##SUF(C + (r0 + r) * ldc + v * L, mk[v], c[r][v]);          \
+    }                                                                                        \
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+sigcy_lanes_f_avx2(unsigned bits)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+sigcy_lanes_d_avx2(unsigned bits)
+{
+    const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
+    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x((long long)bits), bit), bit);
+}
+SIGCY_DEFINE_TILE_AVX2(float, __m256, ps, sigcy_lanes_f_avx2, sigcy_tile_f_avx2)
+SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx2)
+
+/* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512). */
+#define SIGCY_ROW_TILES(tile, NV)                                                            \
+    do {                                                                                     \
+        ptrdiff_t i0 = 0;                                                                    \
+        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
+            tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc,  \
+                 m0, m1, accumulate);                                                        \
+        const void *a_ = A + i0 * lda;                                                       \
+        void *c_ = C + i0 * ldc + j0;                                                        \
+        switch (m - i0) {                                                                    \
+        case 7: tile(7, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 6: tile(6, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 5: tile(5, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 4: tile(4, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 3: tile(3, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 2: tile(2, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 1: tile(1, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        default: break;                                                                      \
+        }                                                                                    \
+    } while (0)
+
+#define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name, TARGET)                           \
+__attribute__((target(TARGET))) static void name(                                           \
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *Bp, T *C,    \
+    ptrdiff_t ldc, int accumulate)                                                          \
+{                                                                                            \
+    const int W = NR / 2;                                                                    \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        const T *bq = Bp + q * k * NR;                                                       \
+        ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
+        MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
+        MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
+        if (nn <= W)                                                                         \
+            SIGCY_ROW_TILES(tile, 1);                                                        \
+        else                                                                                 \
+            SIGCY_ROW_TILES(tile, 2);                                                        \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512,
+                         "avx512f")
+SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512, sigcy_gemm_d_avx512,
+                         "avx512f")
+SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_gemm_f_avx2,
+                         "avx2,fma")
+SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
+                         "avx2,fma")
+
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
+ * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR into work, then
+ * runs every tile against one panel (kept in L1) at a time; a pass continues from the partial
+ * sums in C. */
+#define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name, TARGET)                        \
+__attribute__((target(TARGET))) static void name(                                           \
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,            \
+    ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)                            \
+{                                                                                            \
+    const int W = NR / 2;                                                                    \
+    ptrdiff_t n_panels = (n + NR - 1) / NR, n_tiles = (m + SIGCY_MR - 1) / SIGCY_MR;         \
+    T *bp = work, *ap = work + n_panels * SIGCY_KC * NR;                                     \
+    if (m <= 0 || n <= 0)                                                                    \
+        return;                                                                              \
+    if (n % NR == 0 && n <= 4 * NR && m <= 64) {                                             \
+        /* small: no packing, the tiles read A and B in place, 128 rows at a time (a  */    \
+        /* panel's 128 rows stay in L1 for the few tiles) */                                \
+        for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += 128) {                               \
+            ptrdiff_t kk = k - k0 < 128 ? k - k0 : 128;                                      \
+            int acc = accumulate || k0 > 0;                                                  \
+            for (ptrdiff_t q = 0; q < n_panels; q++) {                                       \
+                const T *bq = B + k0 * ldb + q * NR;                                         \
+                for (ptrdiff_t i0 = 0; i0 < m; i0 += SIGCY_MR) {                             \
+                    const T *at = A + k0 * lda + i0;                                         \
+                    T *c = C + i0 * ldc + q * NR;                                            \
+                    MASK m0 = (MASK)~0u, m1 = (MASK)~0u;                                     \
+                    switch (m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR) {                         \
+                    case 8: tile(8, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 5: tile(5, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 4: tile(4, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 3: tile(3, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 2: tile(2, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    default: tile(1, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;\
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        return;                                                                              \
+    }                                                                                        \
+    for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += SIGCY_KC) {                              \
+        ptrdiff_t kk = k - k0 < SIGCY_KC ? k - k0 : SIGCY_KC;                                \
+        int acc = accumulate || k0 > 0;                                                      \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
+            ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
+            T *dst = bp + q * SIGCY_KC * NR;                                                 \
+            const T *src = B + k0 * ldb + q * NR;                                            \
+            if (nn == NR)                                                                    \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    memcpy(dst + p * NR, src + p * ldb, NR * sizeof(T));                     \
+            else                                                                             \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    for (ptrdiff_t jj = 0; jj < NR; jj++)                                    \
+                        dst[p * NR + jj] = jj < nn ? src[p * ldb + jj] : (T)0;               \
+        }                                                                                    \
+        for (ptrdiff_t it = 0; it < n_tiles; it++) {                                         \
+            ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;        \
+            T *dst = ap + it * SIGCY_KC * SIGCY_MR;                                          \
+            const T *src = A + k0 * lda + i0;                                                \
+            if (mr == SIGCY_MR)                                                              \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    memcpy(dst + p * SIGCY_MR, src + p * lda, SIGCY_MR * sizeof(T));         \
+            else                                                                             \
+                for (ptrdiff_t p = 0; p < kk; p++)                                           \
+                    for (ptrdiff_t r = 0; r < mr; r++)                                       \
+                        dst[p * SIGCY_MR + r] = src[p * lda + r];                            \
+        }                                                                                    \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
+            ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
+            MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                          \
+            MASK m1 = nn >= NR ? (MASK)~0u                                                   \
+                      : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);                    \
+            const T *bq = bp + q * SIGCY_KC * NR;                                            \
+            for (ptrdiff_t it = 0; it < n_tiles; it++) {                                     \
+                ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;    \
+                const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
+                T *c = C + i0 * ldc + q * NR;                                                \
+                switch (mr) {                                                                \
+                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM_TN_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512,
+                            sigcy_gemm_tn_f_avx512, "avx512f")
+SIGCY_DEFINE_GEMM_TN_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile_d_avx512,
+                            sigcy_gemm_tn_d_avx512, "avx512f")
+SIGCY_DEFINE_GEMM_TN_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2,
+                            sigcy_gemm_tn_f_avx2, "avx2,fma")
+SIGCY_DEFINE_GEMM_TN_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2,
+                            sigcy_gemm_tn_d_avx2, "avx2,fma")
+#endif
+
+/* ------------------------------------------------------------------------- dispatch */
+typedef void (*sigcy_gemm_f_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                const float *, float *, ptrdiff_t, int);
+typedef void (*sigcy_gemm_d_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                const double *, double *, ptrdiff_t, int);
+typedef void (*sigcy_gemm_tn_f_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                                   const float *, ptrdiff_t, float *, ptrdiff_t, int, float *);
+typedef void (*sigcy_gemm_tn_d_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double *, ptrdiff_t,
+                                   const double *, ptrdiff_t, double *, ptrdiff_t, int,
+                                   double *);
+static sigcy_gemm_f_fn sigcy_gemm_f_ptr = sigcy_gemm_f_c;
+static sigcy_gemm_d_fn sigcy_gemm_d_ptr = sigcy_gemm_d_c;
+static sigcy_gemm_tn_f_fn sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_c;
+static sigcy_gemm_tn_d_fn sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_c;
+static const char *sigcy_gemm_target = "portable";
+
+/* Pick the kernel once, at import, before any thread can call one. */
+static const char *sigcy_gemm_init(void)
+{
+#ifdef SIGCY_GEMM_AVX512
+    const char *want = getenv("SIGCY_DISPATCH");
+    int allow_avx2 = want == NULL || strcmp(want, "baseline") != 0;
+    int allow_avx512 = want == NULL || strcmp(want, "avx512") == 0;
+    __builtin_cpu_init();
+    if (allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        sigcy_gemm_f_ptr = sigcy_gemm_f_avx2;
+        sigcy_gemm_d_ptr = sigcy_gemm_d_avx2;
+        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx2;
+        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx2;
+        sigcy_gemm_target = "avx2";
+    }
+    if (allow_avx512 && __builtin_cpu_supports("avx512f")) {
+        sigcy_gemm_f_ptr = sigcy_gemm_f_avx512;
+        sigcy_gemm_d_ptr = sigcy_gemm_d_avx512;
+        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx512;
+        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx512;
+        sigcy_gemm_target = "avx512";
+    }
+#endif
+    return sigcy_gemm_target;
+}
+
+/* C[m, n] (+)= A[m, k] @ B[k, n] with B packed by sigcy_pack_*; see the top of the file. */
+static inline void sigcy_gemm_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A,
+                                ptrdiff_t lda, const float *Bp, float *C, ptrdiff_t ldc,
+                                int accumulate)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_f_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+static inline void sigcy_gemm_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A,
+                                ptrdiff_t lda, const double *Bp, double *C, ptrdiff_t ldc,
+                                int accumulate)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_d_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+
+/* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (the weight gradients: sums over all
+ * rows); work: sigcy_gemm_tn_work_* values, 64-byte aligned.  Same order of operations on
+ * every element as sigcy_gemm_*. */
+static ptrdiff_t sigcy_gemm_tn_work_f(ptrdiff_t m, ptrdiff_t n)
+{
+    return SIGCY_KC * ((n + SIGCY_NR_F - 1) / SIGCY_NR_F * SIGCY_NR_F
+                       + (m + SIGCY_MR - 1) / SIGCY_MR * SIGCY_MR);
+}
+static ptrdiff_t sigcy_gemm_tn_work_d(ptrdiff_t m, ptrdiff_t n)
+{
+    return SIGCY_KC * ((n + SIGCY_NR_D - 1) / SIGCY_NR_D * SIGCY_NR_D
+                       + (m + SIGCY_MR - 1) / SIGCY_MR * SIGCY_MR);
+}
+static inline void sigcy_gemm_tn_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A,
+                                   ptrdiff_t lda, const float *B, ptrdiff_t ldb, float *C,
+                                   ptrdiff_t ldc, int accumulate, float *work)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_tn_f_ptr(m, n, k, A, lda, B, ldb, C, ldc, accumulate, work);
+}
+static inline void sigcy_gemm_tn_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A,
+                                   ptrdiff_t lda, const double *B, ptrdiff_t ldb, double *C,
+                                   ptrdiff_t ldc, int accumulate, double *work)
+{
+    if (m > 0 && n > 0)
+        sigcy_gemm_tn_d_ptr(m, n, k, A, lda, B, ldb, C, ldc, accumulate, work);
+}
+
+#endif /* SIGCY_GEMM_H */
