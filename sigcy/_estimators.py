@@ -11,11 +11,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import assert_all_finite, check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils import assert_all_finite
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_array,
@@ -23,14 +22,31 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from threadpoolctl import ThreadpoolController
 
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
 from sigcy._ufuncs import log_sigmoid, sigmoid
-from sigcy.rnn import _single_threaded_blas, elman_backward, elman_forward
+from sigcy.rnn import elman_backward, elman_forward
 
 __all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
 
 _FLOAT_DTYPES = (np.float64, np.float32)
+
+_blas_controller = None
+
+
+def _single_threaded_blas():
+    """A context limiting numpy's BLAS to one thread (once per fit or predict call).
+
+    The recurrences are sigcy's own kernels, whose bits do not depend on the thread count;
+    the output layer's matrix products go through numpy's BLAS, whose multi-threaded GEMM
+    may split sums differently for different thread counts.  The controller is built once
+    (a fresh ``threadpool_limits`` scans the loaded libraries).
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller.limit(limits=1)
 
 
 # --------------------------------------------------------------------------- input handling
