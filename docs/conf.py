@@ -13,6 +13,12 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the gallery's figures are written to files
 
 import sigcy  # noqa: E402  (the installed package: the docs describe what is built)
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+# The gallery runs in this process.  One OpenMP/BLAS thread: sigcy's results are the same
+# bits for any thread count, and on a shared 2-core machine two threads can be many times
+# slower than one (a thread waits at a barrier for a preempted partner).
+threadpool_limits(limits=1)
 
 project = "sigcy"
 author = "the sigcy developers"
