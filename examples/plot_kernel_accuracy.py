@@ -59,18 +59,22 @@ for name, values in {**err, **derr}.items():
 # to 1 and the derivative to 0, where the exact value is about exp(-u).
 floor = 1e-3
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), layout="constrained")
-for (name, values), color in zip(err.items(), ["C0", "C3"]):
+# sigcy drawn last, on top: in the normal range both are within about 1 ULP
+for (name, values), color in reversed(list(zip(err.items(), ["C0", "C3"]))):
     ax1.semilogy(x, np.maximum(values, floor), ".", ms=1.5, color=color, label=name)
 ax1.axvspan(-745.13, -709.78, color="0.92", label="subnormal results")
 ax1.set(xlabel="x", title="sigmoid(x)")
-for (name, values), color in zip(derr.items(), ["C0", "C3"]):
+for (name, values), color in reversed(list(zip(derr.items(), ["C0", "C3"]))):
     ax2.semilogy(u, np.maximum(values, floor), ".", ms=1.5, color=color, label=name)
 ax2.axvspan(708.40, 745.13, color="0.92", label="subnormal results")
 ax2.set(xlabel="u", title="sigmoid'(u)")
 for ax in (ax1, ax2):
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set(ylabel="error (ULP of float64)", ylim=(floor / 2, 1e17))
-    ax.legend(loc="center left", markerscale=6, fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    order = [1, 0, 2]   # sigcy, the peer, the grey band
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="center left",
+              markerscale=6, fontsize=8)
 plt.show()
 
 # %%
