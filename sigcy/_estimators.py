@@ -703,7 +703,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     n_features_in_ : int
         Features per time step of 3-D or list input; the number of columns (time steps) of
         2-D input.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names of a 2-D DataFrame X, when it has string column names.
     loss_ : float
         Loss of the last epoch (mean over its mini-batches, with the L2 term).
@@ -728,7 +728,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         Output units: 1 for two classes, else n_classes.
     coefs_ : list of ndarray
         ``coefs_[i]`` is the input weight matrix of layer ``i``: (n_inputs, n_hidden_i) for the
-        recurrent layers, (n_hidden_last, n_outputs_) for the output layer.
+        recurrent layers, (n_hidden_last, ``n_outputs_``) for the output layer.
     recurrent_coefs_ : list of ndarray
         ``recurrent_coefs_[i]`` is the (n_hidden_i, n_hidden_i) recurrent matrix of layer
         ``i``: ``h_t = act(x_t @ coefs_[i] + h_{t-1} @ recurrent_coefs_[i] + intercepts_[i])``.

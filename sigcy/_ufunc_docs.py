@@ -41,8 +41,8 @@ scipy.special.expit : The same function in SciPy.
 
 Notes
 -----
-With e = exp(-|x|), sigma(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0, so nothing cancels.
-exp is evaluated with extra precision and the quotient corrected by its exact residual.
+With ``e = exp(-|x|)``, sigma(x) = 1/(1+e) for x >= 0 and e/(1+e) for x < 0, so nothing
+cancels.  exp is evaluated with extra precision and the quotient corrected by its exact residual.
 Special values: sigma(+inf) = 1, sigma(-inf) = 0, sigma(+-0) = 0.5, sigma(nan) = nan.
 {_COMMON_NOTES}
 Examples
@@ -74,7 +74,7 @@ log_sigmoid : log(sigma(x)), whose derivative is sigma(-x).
 
 Notes
 -----
-sigma'(x) = e / (1 + e)^2 with e = exp(-|x|), an even function of x.  Special values:
+sigma'(x) = e / (1 + e)^2 with ``e = exp(-|x|)``, an even function of x.  Special values:
 sigma'(0) = 0.25, sigma'(+-inf) = 0, sigma'(nan) = nan.
 {_COMMON_NOTES}
 Examples
@@ -106,8 +106,8 @@ scipy.special.log_expit : The same function in SciPy.
 
 Notes
 -----
-log(sigma(x)) = min(x, 0) - log1p(exp(-|x|)), with log1p evaluated on 1 + exp(-|x|) kept as
-an unevaluated sum of two doubles, so neither tail loses accuracy.
+``log(sigma(x)) = min(x, 0) - log1p(exp(-|x|))``, with log1p evaluated on
+``1 + exp(-|x|)`` kept as an unevaluated sum of two doubles, so neither tail loses accuracy.
 {_COMMON_NOTES}
 Examples
 --------
