@@ -28,13 +28,17 @@ ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.
 # same operations whatever the block, so the blocks can follow the thread count: one block
 # per thread (more above _MAX_ROW_BLOCK samples per block), in whole tiles of 8 rows.
 # _ROW_BLOCK and _GRAD_BLOCK fix the block sizes instead (the tests use tiny blocks).
-# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread: waking the
-# OpenMP team would cost more than it saves.
+# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread.  Waking
+# the OpenMP team costs little on idle cores, but when another process keeps the cores busy a
+# parallel call waits up to a scheduler time slice (milliseconds) for its second thread: the
+# estimators' mini-batches (200 x 8 x 32 = 51200 elements, ~0.2 ms a call) fitted 20-30x
+# slower with 2 threads than with 1 on a loaded 2-core machine.  2**18 elements (a call of
+# about 1-2 ms) keeps that risk small while issue 3's 64 x 50 x 128 steps still split.
 _ROW_BLOCK = None
 _GRAD_BLOCK = None
 _MAX_ROW_BLOCK = 256
 _ROW_TILE = 8
-_PARALLEL_MIN_ELEMENTS = 32768
+_PARALLEL_MIN_ELEMENTS = 2**18
 
 
 def _blocks(n_samples, n_hidden, n_threads):
