@@ -12,6 +12,13 @@
  */
 #include "sigcy_kernels.h"
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#include "sigcy_kernels_avx512.h"
+#define SIGCY_AVX512 1
+#else
+#define SIGCY_AVX512 0
+#endif
+
 #ifndef SIGCY_ISA
 #define SIGCY_ISA baseline
 #endif
@@ -102,9 +109,21 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
 }
 
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d, 0)
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_sigmoid_f8, 2048)
+#else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f, 2048)
+#endif
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d, 0)
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_sigmoid_derivative_f8, 2048)
+#else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f, 2048)
+#endif
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_log_sigmoid_f8, 2048)
+#else
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f, 2048)
+#endif
 

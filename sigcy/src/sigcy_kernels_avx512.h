@@ -1,0 +1,147 @@
+/*
+ * sigcy_kernels_avx512.h -- AVX-512 versions of the float32 kernels, for the avx512 build of
+ * sigcy_kernels.c only (included there when __AVX512F__, __AVX512DQ__ and __AVX512VL__ are
+ * defined, i.e. -march=x86-64-v4).
+ *
+ * Why intrinsics: the plain-C float32 kernels are throughput-bound on vector instructions, and
+ * three AVX-512 instructions that gcc does not generate from C remove most of them:
+ *   vscalefpd   p * 2^k in one instruction, correctly rounded, 0 or inf outside the range,
+ *               so exp(-x) needs neither |x| and a select nor 2^k built from bits;
+ *   vrcp14pd    1/d to 2^-14 for any double, refined by one Newton step (FMA) to ~2^-28, in
+ *               place of a float division and conversions;
+ *   vrangepd    min(|x|, c) with or without the sign of x in one instruction.
+ *
+ * Numerics: as in sigcy_kernels.h, float32 is computed in double and rounded once.  With
+ * E = exp(-x) over the whole clamped range (|x| <= 110, E in [2^-159, 2^159], a double):
+ *     sigmoid(x)            = 1 / (1 + E)
+ *     sigmoid_derivative(x) = E / (1 + E)^2
+ * no sign select is needed: for x < 0 the relative error of E passes into the result unchanged,
+ * and it is ~2^-32 (degree-7 polynomial), the reciprocal ~2^-28; the float32 result is thus
+ * within 0.5 + 2^-4 ULP (subnormal results included: the double is rounded once to float).
+ * log_sigmoid(x) = min(x, 0) - log(1 + e) with e = exp(-|x|) in (0, 1]: log(d + d_lo) for
+ * d = 1 + e by a 16-entry table (in registers, vpermt2pd) of c_j = 1 + j/15 and a degree-6
+ * polynomial in u = d/c_j - 1, |u| <= 1/30; c_0 = 1 (u = e) keeps log(1 + e) accurate relative to
+ * itself for small e.
+ *
+ * A NaN input is returned as it is, as in the scalar kernels.  Every element goes through the
+ * same instructions (the tail of a block with masked loads and stores), so results do not
+ * depend on the position of an element in the array or on the number of threads.
+ */
+#ifndef SIGCY_KERNELS_AVX512_H
+#define SIGCY_KERNELS_AVX512_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* exp(-x) for |x| <= 110 (double lanes): relative error about 2^-32. */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_expneg_f(__m512d x)
+{
+    const __m512d shifter = _mm512_set1_pd(0x1.8p52);
+    __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(-0x1.71547652b82fep+0), shifter);
+    __m512d k = _mm512_sub_pd(t, shifter);                              /* round(-x/ln2) */
+    /* r = -x - k ln2, |r| <= ln2/2; the rounding of ln2 costs |k| 2^-54 < 2^-46 */
+    __m512d r = _mm512_fnmsub_pd(k, _mm512_set1_pd(0x1.62e42fefa39efp-1), x);
+    /* 1 + r + r^2 P(r), the coefficients of sigcy_exp_nonpos_f, in Horner's scheme */
+    __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(0x1.a1256cd2f13c2p-13), r,
+                                _mm512_set1_pd(0x1.6d43af18200d3p-10));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.1110e0c5c7f50p-7));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.5554e8a22b84cp-5));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.5555555a800cdp-3));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.0000000ba132cp-1));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+    return _mm512_scalef_pd(p, k);
+}
+
+/* 1/d for a normal double d >= 1: relative error about 2^-28. */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_recip(__m512d d)
+{
+    __m512d y = _mm512_rcp14_pd(d);
+    __m512d eps = _mm512_fnmadd_pd(d, y, _mm512_set1_pd(1.0));
+    return _mm512_fmadd_pd(y, eps, y);
+}
+
+/* min(|x|, 110) with the sign of x (imm 0x02), or without it (0x0a): exp(-x) stays finite and
+ * nonzero.  vrangepd maps NaN to 110: NaN inputs are put back at the end (KEEP_NAN). */
+#define SIGCY_AVX512_CLAMP(x) _mm512_range_pd((x), _mm512_set1_pd(110.0), 0x02)
+#define SIGCY_AVX512_ABS_CLAMP(x) _mm512_range_pd((x), _mm512_set1_pd(110.0), 0x0a)
+#define SIGCY_AVX512_KEEP_NAN(xf, res) \
+    _mm256_mask_mov_ps((res), _mm256_cmp_ps_mask((xf), (xf), _CMP_UNORD_Q), (xf))
+
+static inline __attribute__((always_inline)) __m256 sigcy_avx512_sigmoid_f8(__m256 xf)
+{
+    __m512d x = SIGCY_AVX512_CLAMP(_mm512_cvtps_pd(xf));
+    __m512d d = _mm512_add_pd(sigcy_avx512_expneg_f(x), _mm512_set1_pd(1.0));
+    return SIGCY_AVX512_KEEP_NAN(xf, _mm512_cvtpd_ps(sigcy_avx512_recip(d)));
+}
+
+static inline __attribute__((always_inline)) __m256 sigcy_avx512_sigmoid_derivative_f8(__m256 xf)
+{
+    __m512d x = SIGCY_AVX512_CLAMP(_mm512_cvtps_pd(xf));
+    __m512d e = sigcy_avx512_expneg_f(x);
+    __m512d y = sigcy_avx512_recip(_mm512_add_pd(e, _mm512_set1_pd(1.0)));
+    return SIGCY_AVX512_KEEP_NAN(xf, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(e, y), y)));
+}
+
+/* 1/c_j rounded to double, c_j = 1 + j/15 (j = 0..15), and log(c_j') = -log(1/c_j) for that
+ * double, correctly rounded (mpmath).  log(1 + u) = u + u^2 Q(u) on |u| <= 1/30: a weighted
+ * least-squares fit of relative error 2^-36.9. */
+static const double sigcy_avx512_invc[16] __attribute__((aligned(64))) = {
+    0x1.0000000000000p+0, 0x1.e000000000000p-1, 0x1.c3c3c3c3c3c3cp-1, 0x1.aaaaaaaaaaaabp-1,
+    0x1.9435e50d79436p-1, 0x1.8000000000000p-1, 0x1.6db6db6db6db7p-1, 0x1.5d1745d1745d1p-1,
+    0x1.4de9bd37a6f4ep-1, 0x1.4000000000000p-1, 0x1.3333333333333p-1, 0x1.2762762762762p-1,
+    0x1.1c71c71c71c72p-1, 0x1.1249249249249p-1, 0x1.08d3dcb08d3ddp-1, 0x1.0000000000000p-1,
+};
+static const double sigcy_avx512_logc[16] __attribute__((aligned(64))) = {
+    0x0.0p+0, 0x1.08598b59e3a07p-4, 0x1.005588ad375aep-3, 0x1.7565011e49675p-3,
+    0x1.e41fccb76b0d7p-3, 0x1.269621134db92p-2, 0x1.588c2d913348fp-2, 0x1.882f1ef83ed45p-2,
+    0x1.b5b3e24235e88p-2, 0x1.e148a1a2726cep-2, 0x1.058aefa811452p-1, 0x1.199fac68b4ab8p-1,
+    0x1.2cf25fad8f1c3p-1, 0x1.3f91275240811p-1, 0x1.5188a4a02d7fep-1, 0x1.62e42fefa39efp-1,
+};
+#define SIGCY_AVX512_LOGQ0 (-0x1.fffffffff434ap-2)
+#define SIGCY_AVX512_LOGQ1 0x1.5555502624270p-2
+#define SIGCY_AVX512_LOGQ2 (-0x1.fffff8390e7ccp-3)
+#define SIGCY_AVX512_LOGQ3 0x1.9a0e37a53bafbp-3
+#define SIGCY_AVX512_LOGQ4 (-0x1.55b7bb594a157p-3)
+
+static inline __attribute__((always_inline)) __m256 sigcy_avx512_log_sigmoid_f8(__m256 xf)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512d x = _mm512_cvtps_pd(xf);
+    __m512d e = sigcy_avx512_expneg_f(SIGCY_AVX512_ABS_CLAMP(x));   /* (0, 1] */
+    __m512d d = _mm512_add_pd(one, e);
+    __m512d d_lo = _mm512_add_pd(_mm512_sub_pd(one, d), e);             /* exact */
+    /* j = round(15 (d - 1)) in [0, 15]: the low bits of t index the tables */
+    __m512d t = _mm512_fmadd_pd(d, _mm512_set1_pd(15.0), _mm512_set1_pd(0x1.8p52 - 15.0));
+    __m512i j = _mm512_castpd_si512(t);
+    __m512d invc = _mm512_permutex2var_pd(_mm512_load_pd(sigcy_avx512_invc), j,
+                                          _mm512_load_pd(sigcy_avx512_invc + 8));
+    __m512d logc = _mm512_permutex2var_pd(_mm512_load_pd(sigcy_avx512_logc), j,
+                                          _mm512_load_pd(sigcy_avx512_logc + 8));
+    /* u = (d + d_lo)/c_j - 1, |u| <= 1/30 */
+    __m512d u = _mm512_fmadd_pd(d_lo, invc, _mm512_fmsub_pd(d, invc, one));
+    __m512d u2 = _mm512_mul_pd(u, u);
+    /* log(1 + u) = u + u^2 Q(u) */
+    __m512d q = _mm512_fmadd_pd(_mm512_set1_pd(SIGCY_AVX512_LOGQ4), u, _mm512_set1_pd(SIGCY_AVX512_LOGQ3));
+    q = _mm512_fmadd_pd(q, u, _mm512_set1_pd(SIGCY_AVX512_LOGQ2));
+    q = _mm512_fmadd_pd(q, u, _mm512_set1_pd(SIGCY_AVX512_LOGQ1));
+    q = _mm512_fmadd_pd(q, u, _mm512_set1_pd(SIGCY_AVX512_LOGQ0));
+    __m512d L = _mm512_add_pd(_mm512_fmadd_pd(u2, q, u), logc);
+    __m512d res = _mm512_sub_pd(_mm512_min_pd(x, _mm512_setzero_pd()), L);
+    return SIGCY_AVX512_KEEP_NAN(xf, _mm512_cvtpd_ps(res));
+}
+
+/* y[i] = KERNEL8(x[i]) for i < m, 8 at a time, the tail masked. */
+#define SIGCY_AVX512_BLOCK_F(KERNEL8, x, y, m)                                               \
+    do {                                                                                     \
+        ptrdiff_t i_ = 0;                                                                    \
+        for (; i_ + 8 <= (m); i_ += 8)                                                       \
+            _mm256_storeu_ps((y) + i_, KERNEL8(_mm256_loadu_ps((x) + i_)));                  \
+        if (i_ < (m)) {                                                                      \
+            __mmask8 k_ = (__mmask8)((1u << ((m) - i_)) - 1u);                               \
+            _mm256_mask_storeu_ps((y) + i_, k_, KERNEL8(_mm256_maskz_loadu_ps(k_, (x) + i_))); \
+        }                                                                                    \
+    } while (0)
+
+#endif /* SIGCY_KERNELS_AVX512_H */
