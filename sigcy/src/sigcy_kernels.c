@@ -108,7 +108,11 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
     }                                                                                        \
 }
 
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_AVX512_BLOCK_D, sigcy_avx512_sigmoid_d8, 2048)
+#else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d, 0)
+#endif
 #if SIGCY_AVX512
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_sigmoid_f8, 2048)
 #else

@@ -1,7 +1,7 @@
 /*
- * sigcy_kernels_avx512.h -- AVX-512 versions of the float32 kernels, for the avx512 build of
- * sigcy_kernels.c only (included there when __AVX512F__, __AVX512DQ__ and __AVX512VL__ are
- * defined, i.e. -march=x86-64-v4).
+ * sigcy_kernels_avx512.h -- AVX-512 versions of the float32 kernels and of float64 sigmoid,
+ * for the avx512 build of sigcy_kernels.c only (included there when __AVX512F__, __AVX512DQ__
+ * and __AVX512VL__ are defined, i.e. -march=x86-64-v4).
  *
  * Why intrinsics: the plain-C float32 kernels are throughput-bound on vector instructions, and
  * three AVX-512 instructions that gcc does not generate from C remove most of them:
@@ -23,7 +23,11 @@
  * polynomial in u = d/c_j - 1, |u| <= 1/30; c_0 = 1 (u = e) keeps log(1 + e) accurate relative to
  * itself for small e.
  *
- * A NaN input is returned as it is, as in the scalar kernels.  Every element goes through the
+ * float64 sigmoid: the double-double exp and corrected quotient of sigcy_kernels.h in one pass
+ * (no per-block |x| > 700 check: vscalefpd rounds subnormal results once), the reciprocal by
+ * vrcp14pd and a Newton step with the square term (2^-42) instead of a float division.
+ *
+ * A float32 NaN input is returned as it is, as in the scalar kernels; a float64 NaN propagates.  Every element goes through the
  * same instructions (the tail of a block with masked loads and stores), so results do not
  * depend on the position of an element in the array or on the number of threads.
  */
@@ -42,7 +46,8 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_expneg_f(__m51
     __m512d k = _mm512_sub_pd(t, shifter);                              /* round(-x/ln2) */
     /* r = -x - k ln2, |r| <= ln2/2; the rounding of ln2 costs |k| 2^-54 < 2^-46 */
     __m512d r = _mm512_fnmsub_pd(k, _mm512_set1_pd(0x1.62e42fefa39efp-1), x);
-    /* 1 + r + r^2 P(r), the coefficients of sigcy_exp_nonpos_f, in Horner's scheme */
+    /* 1 + r + r^2 P(r), the coefficients of sigcy_exp_nonpos_f, in Horner's scheme (this
+     * loop is throughput-bound: Estrin's scheme, two instructions more, was not faster) */
     __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(0x1.a1256cd2f13c2p-13), r,
                                 _mm512_set1_pd(0x1.6d43af18200d3p-10));
     p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0x1.1110e0c5c7f50p-7));
@@ -141,6 +146,99 @@ static inline __attribute__((always_inline)) __m256 sigcy_avx512_log_sigmoid_f8(
         if (i_ < (m)) {                                                                      \
             __mmask8 k_ = (__mmask8)((1u << ((m) - i_)) - 1u);                               \
             _mm256_mask_storeu_ps((y) + i_, k_, KERNEL8(_mm256_maskz_loadu_ps(k_, (x) + i_))); \
+        }                                                                                    \
+    } while (0)
+
+
+/* ---------------------------------------------------------------- float64 */
+/*
+ * e^a = e_hi + e_lo for a <= 0 (a >= -746 or NaN), relative error about 2^-54 (as
+ * sigcy_exp_nonpos_dd).  a = k ln2 + r with r = a - k ln2_53 exact (ln2_53 is ln2 rounded to
+ * double: the product is exact in the FMA and the difference is a multiple of 2^-54 below 1/2),
+ * and the remainder k (ln2 - ln2_53) < 2^-45 applied to first order at the end.  2^k by
+ * vscalefpd, which rounds a subnormal result once: no two-factor path, no per-block check.
+ * Also returns the unscaled parts: e^a = 2^k (s_hi + s_lo).
+ */
+static inline __attribute__((always_inline)) void
+sigcy_avx512_exp_dd(__m512d a, __m512d *e_hi, __m512d *e_lo, __m512d *s_hi, __m512d *s_lo_out, __m512d *k_out)
+{
+    const __m512d shifter = _mm512_set1_pd(0x1.8p52), one = _mm512_set1_pd(1.0);
+    __m512d t = _mm512_fmadd_pd(a, _mm512_set1_pd(0x1.71547652b82fep+0), shifter);
+    __m512d k = _mm512_sub_pd(t, shifter);
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0x1.62e42fefa39efp-1), a);    /* exact */
+    __m512d k_lo = _mm512_mul_pd(k, _mm512_set1_pd(0x1.abc9e3b39803fp-56));      /* ln2 - ln2_53 */
+    __m512d r2 = _mm512_mul_pd(r, r);
+    /* exp(r) - 1 - r = r^2 P(r): the degree-10 P of sigcy_exp_core, Estrin's scheme (a
+     * Horner chain made the loop latency-bound) */
+#define SIGCY_C(v) _mm512_set1_pd(v)
+    __m512d r4 = _mm512_mul_pd(r2, r2), r8 = _mm512_mul_pd(r4, r4);
+    __m512d p01 = _mm512_fmadd_pd(SIGCY_C(0x1.5555555555557p-3), r, SIGCY_C(0x1.0000000000000p-1));
+    __m512d p23 = _mm512_fmadd_pd(SIGCY_C(0x1.11111111100bep-7), r, SIGCY_C(0x1.5555555555556p-5));
+    __m512d p45 = _mm512_fmadd_pd(SIGCY_C(0x1.a01a01abf85abp-13), r, SIGCY_C(0x1.6c16c16c162c3p-10));
+    __m512d p67 = _mm512_fmadd_pd(SIGCY_C(0x1.71de01fdbf9cap-19), r, SIGCY_C(0x1.a01a01a6e1e2ap-16));
+    __m512d p89 = _mm512_fmadd_pd(SIGCY_C(0x1.af4e554377204p-26), r, SIGCY_C(0x1.27e4db46cddd1p-22));
+    __m512d q0 = _mm512_fmadd_pd(p23, r2, p01);
+    __m512d q1 = _mm512_fmadd_pd(p67, r2, p45);
+    __m512d q2 = _mm512_fmadd_pd(SIGCY_C(0x1.1f7340dbc337ep-29), r2, p89);
+    __m512d P = _mm512_fmadd_pd(q2, r8, _mm512_fmadd_pd(q1, r4, q0));
+#undef SIGCY_C
+    __m512d p = _mm512_fmadd_pd(r2, P, r);
+    __m512d h = _mm512_add_pd(one, p);
+    __m512d s_lo = _mm512_add_pd(_mm512_sub_pd(one, h), p);                        /* exact */
+    s_lo = _mm512_fnmadd_pd(k_lo, h, s_lo);                   /* times exp(-k_lo) = 1 - k_lo */
+    *s_hi = h;
+    *s_lo_out = s_lo;
+    *k_out = k;
+    *e_hi = _mm512_scalef_pd(h, k);
+    *e_lo = _mm512_scalef_pd(s_lo, k);
+}
+
+/* -|x| clamped at -746, NaN kept (vmaxpd returns its second operand when one is NaN) */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_negabs_d(__m512d x)
+{
+    __m512d a = _mm512_or_pd(x, _mm512_set1_pd(-0.0));
+    return _mm512_max_pd(_mm512_set1_pd(-746.0), a);
+}
+
+/* 1/d for a normal double d: relative error about 2^-42 (Newton step with the square term). */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_recip42(__m512d d)
+{
+    __m512d y = _mm512_rcp14_pd(d);
+    __m512d eps = _mm512_fnmadd_pd(d, y, _mm512_set1_pd(1.0));
+    return _mm512_fmadd_pd(y, _mm512_fmadd_pd(eps, eps, eps), y);
+}
+
+/*
+ * sigmoid(x) = 1/(1+e) for x >= 0, 2^k s/(1+e) for x < 0, with e = exp(-|x|) = 2^k s: the
+ * quotient is computed unscaled (normal numbers, exact residual) and scaled at the end, so a
+ * subnormal result is rounded from the corrected quotient (within 0.75 ULP there).
+ */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_d8(__m512d x)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512d e_hi, e_lo, s_hi, s_lo, k;
+    sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
+    __m512d d = _mm512_add_pd(one, e_hi);
+    __m512d d_lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, d), e_hi), e_lo);
+    __mmask8 neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
+    __m512d n_hi = _mm512_mask_mov_pd(one, neg, s_hi);
+    __m512d n_lo = _mm512_maskz_mov_pd(neg, s_lo);
+    __m512d inv = sigcy_avx512_recip42(d);
+    __m512d q = _mm512_mul_pd(n_hi, inv);
+    __m512d res = _mm512_fnmadd_pd(q, d, n_hi);          /* n_hi - q d, one rounding */
+    res = _mm512_add_pd(_mm512_fnmadd_pd(q, d_lo, res), n_lo);
+    return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), _mm512_maskz_mov_pd(neg, k));
+}
+
+/* y[i] = KERNEL8(x[i]) for i < m, float64, 8 at a time, the tail masked. */
+#define SIGCY_AVX512_BLOCK_D(KERNEL8, x, y, m)                                               \
+    do {                                                                                     \
+        ptrdiff_t i_ = 0;                                                                    \
+        for (; i_ + 8 <= (m); i_ += 8)                                                       \
+            _mm512_storeu_pd((y) + i_, KERNEL8(_mm512_loadu_pd((x) + i_)));                  \
+        if (i_ < (m)) {                                                                      \
+            __mmask8 k_ = (__mmask8)((1u << ((m) - i_)) - 1u);                               \
+            _mm512_mask_storeu_pd((y) + i_, k_, KERNEL8(_mm512_maskz_loadu_pd(k_, (x) + i_))); \
         }                                                                                    \
     } while (0)
 
