@@ -118,13 +118,21 @@ SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_av
 #else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f, 2048)
 #endif
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_AVX512_BLOCK_D, sigcy_avx512_sigmoid_derivative_d8, 2048)
+#else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d, 0)
+#endif
 #if SIGCY_AVX512
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_sigmoid_derivative_f8, 2048)
 #else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f, 2048)
 #endif
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_AVX512_BLOCK_D2, sigcy_log_sigmoid_finish_d, 0)
+#else
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
+#endif
 #if SIGCY_AVX512
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_log_sigmoid_f8, 2048)
 #else

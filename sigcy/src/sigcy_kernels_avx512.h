@@ -23,7 +23,7 @@
  * polynomial in u = d/c_j - 1, |u| <= 1/30; c_0 = 1 (u = e) keeps log(1 + e) accurate relative to
  * itself for small e.
  *
- * float64 sigmoid: the double-double exp and corrected quotient of sigcy_kernels.h in one pass
+ * float64 sigmoid and derivative: the double-double exp and corrected quotient of sigcy_kernels.h in one pass
  * (no per-block |x| > 700 check: vscalefpd rounds subnormal results once), the reciprocal by
  * vrcp14pd and a Newton step with the square term (2^-42) instead of a float division.
  *
@@ -230,6 +230,26 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_d8(__m
     return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), _mm512_maskz_mov_pd(neg, k));
 }
 
+/*
+ * sigmoid'(x) = e/(1+e)^2 = 2^k s/D with e = exp(-|x|) = 2^k s and D = (1+e)^2 as a
+ * double-double: the corrected quotient of sigcy_avx512_sigmoid_d8's x < 0 branch.
+ */
+static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_derivative_d8(__m512d x)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512d e_hi, e_lo, s_hi, s_lo, k;
+    sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
+    __m512d d = _mm512_add_pd(one, e_hi);
+    __m512d d_lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, d), e_hi), e_lo);
+    __m512d D = _mm512_mul_pd(d, d);
+    __m512d D_lo = _mm512_fmadd_pd(_mm512_add_pd(d, d), d_lo, _mm512_fmsub_pd(d, d, D));
+    __m512d inv = sigcy_avx512_recip42(D);
+    __m512d q = _mm512_mul_pd(s_hi, inv);
+    __m512d res = _mm512_fnmadd_pd(q, D, s_hi);
+    res = _mm512_add_pd(_mm512_fnmadd_pd(q, D_lo, res), s_lo);
+    return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), k);
+}
+
 /* y[i] = KERNEL8(x[i]) for i < m, float64, 8 at a time, the tail masked. */
 #define SIGCY_AVX512_BLOCK_D(KERNEL8, x, y, m)                                               \
     do {                                                                                     \
@@ -240,6 +260,28 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_d8(__m
             __mmask8 k_ = (__mmask8)((1u << ((m) - i_)) - 1u);                               \
             _mm512_mask_storeu_pd((y) + i_, k_, KERNEL8(_mm512_maskz_loadu_pd(k_, (x) + i_))); \
         }                                                                                    \
+    } while (0)
+
+/*
+ * Two-pass float64 block for the kernel whose finishing step stays in C (log_sigmoid): exp(-|x|) as e_hi + e_lo by sigcy_avx512_exp_dd into buffers, then FINISH.
+ * Bitwise the same exp as the C pass except that subnormal values are rounded once by vscalefpd.
+ */
+#define SIGCY_AVX512_BLOCK_D2(FINISH, x, y, m)                                               \
+    do {                                                                                     \
+        double e_hi[SIGCY_BLOCK] __attribute__((aligned(64)));                               \
+        double e_lo[SIGCY_BLOCK] __attribute__((aligned(64)));                               \
+        __m512d eh_, el_, sh_, sl_, k_;                                                      \
+        ptrdiff_t i_ = 0;                                                                    \
+        for (; i_ < (m); i_ += 8) {                                                          \
+            ptrdiff_t left_ = (m) - i_;                                                      \
+            __mmask8 k8_ = left_ >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left_) - 1u);     \
+            sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(_mm512_maskz_loadu_pd(k8_, (x) + i_)), \
+                                &eh_, &el_, &sh_, &sl_, &k_);                                \
+            _mm512_store_pd(e_hi + i_, eh_);                                                 \
+            _mm512_store_pd(e_lo + i_, el_);                                                 \
+        }                                                                                    \
+        SIGCY_IVDEP                                                                          \
+        for (i_ = 0; i_ < (m); i_++) (y)[i_] = FINISH((x)[i_], e_hi[i_], e_lo[i_]);          \
     } while (0)
 
 #endif /* SIGCY_KERNELS_AVX512_H */
