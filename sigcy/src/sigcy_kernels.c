@@ -114,7 +114,7 @@ SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_AVX512_BLOCK_D, sigcy_a
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d, 0)
 #endif
 #if SIGCY_AVX512
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_sigmoid_f8, 2048)
+SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F16, sigcy_avx512_sigmoid_f16, 2048)
 #else
 SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f, 2048)
 #endif

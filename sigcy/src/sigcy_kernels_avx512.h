@@ -11,23 +11,27 @@
  *               place of a float division and conversions;
  *   vrangepd    min(|x|, c) with or without the sign of x in one instruction.
  *
- * Numerics: as in sigcy_kernels.h, float32 is computed in double and rounded once.  With
+ * float32 sigmoid is computed in float arithmetic, 16 lanes (sigcy_avx512_sigmoid_f16:
+ * float-float exp and denominator, see there): within 0.57 ULP for normal results and 0.75 ULP for
+ * subnormal ones (a second rounding by the final scaling), checked on every 101st float32
+ * against long double.  The other float32 kernels are computed in double and rounded once.  With
  * E = exp(-x) over the whole clamped range (|x| <= 110, E in [2^-159, 2^159], a double):
- *     sigmoid(x)            = 1 / (1 + E)
  *     sigmoid_derivative(x) = E / (1 + E)^2
- * no sign select is needed: for x < 0 the relative error of E passes into the result unchanged,
- * and it is ~2^-32 (degree-7 polynomial), the reciprocal ~2^-28; the float32 result is thus
- * within 0.5 + 2^-4 ULP (subnormal results included: the double is rounded once to float).
+ * no sign select is needed: the relative error of E (~2^-32, degree-7 polynomial) and of the
+ * reciprocal (~2^-28) keep the float32 result within 0.5 + 2^-3 ULP.
  * log_sigmoid(x) = min(x, 0) - log(1 + e) with e = exp(-|x|) in (0, 1]: log(d + d_lo) for
  * d = 1 + e by a 16-entry table (in registers, vpermt2pd) of c_j = 1 + j/15 and a degree-6
  * polynomial in u = d/c_j - 1, |u| <= 1/30; c_0 = 1 (u = e) keeps log(1 + e) accurate relative to
  * itself for small e.
  *
- * float64 sigmoid and derivative: the double-double exp and corrected quotient of sigcy_kernels.h in one pass
- * (no per-block |x| > 700 check: vscalefpd rounds subnormal results once), the reciprocal by
- * vrcp14pd and a Newton step with the square term (2^-42) instead of a float division.
+ * float64 sigmoid and derivative: the double-double exp and corrected quotient of
+ * sigcy_kernels.h in one pass (no per-block |x| > 700 check: vscalefpd rounds subnormal results
+ * once), the reciprocal by vrcp14pd and a Newton step with the square term (2^-42) instead of a
+ * float division.
  *
- * A float32 NaN input is returned as it is, as in the scalar kernels; a float64 NaN propagates.  Every element goes through the
+ * NaN: the float32 derivative and log_sigmoid return a NaN input as it is, as the scalar
+ * kernels do; float32 sigmoid and the float64 kernels let it propagate through the arithmetic
+ * (a NaN, not necessarily the same bits).  Every element goes through the
  * same instructions (the tail of a block with masked loads and stores), so results do not
  * depend on the position of an element in the array or on the number of threads.
  */
@@ -74,19 +78,51 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_recip(__m512d 
 #define SIGCY_AVX512_KEEP_NAN(xf, res) \
     _mm256_mask_mov_ps((res), _mm256_cmp_ps_mask((xf), (xf), _CMP_UNORD_Q), (xf))
 
-static inline __attribute__((always_inline)) __m256 sigcy_avx512_sigmoid_f8(__m256 xf)
-{
-    __m512d x = SIGCY_AVX512_CLAMP(_mm512_cvtps_pd(xf));
-    __m512d d = _mm512_add_pd(sigcy_avx512_expneg_f(x), _mm512_set1_pd(1.0));
-    return SIGCY_AVX512_KEEP_NAN(xf, _mm512_cvtpd_ps(sigcy_avx512_recip(d)));
-}
-
 static inline __attribute__((always_inline)) __m256 sigcy_avx512_sigmoid_derivative_f8(__m256 xf)
 {
     __m512d x = SIGCY_AVX512_CLAMP(_mm512_cvtps_pd(xf));
     __m512d e = sigcy_avx512_expneg_f(x);
     __m512d y = sigcy_avx512_recip(_mm512_add_pd(e, _mm512_set1_pd(1.0)));
     return SIGCY_AVX512_KEEP_NAN(xf, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_mul_pd(e, y), y)));
+}
+
+/*
+ * float32 sigmoid in float arithmetic, 16 lanes.  With -x = -k ln2 + r (k = round(x/ln2),
+ * x clamped to [-110, 20]) and E = exp(-x) = 2^-k exp(r):
+ *     sigmoid(x) = 1/(1 + E) = 2^k / (2^k + exp(r))
+ * exp(r) as e_hi + e_lo (float-float: 1 + r exact as a sum, the rest a degree-5 polynomial),
+ * D = 2^k + exp(r) as a float-float sum (Fast2Sum of the larger and the smaller part), 1/D by
+ * vrcp14ps refined against D_hi + D_lo (residual cubed, ~2^-42), then one scaling by 2^k that
+ * rounds subnormal results once more.
+ */
+static inline __attribute__((always_inline)) __m512 sigcy_avx512_sigmoid_f16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), shifter = _mm512_set1_ps(0x1.8p23f);
+    /* NaN-propagating clamp: vmaxps/vminps return the second operand when one is NaN */
+    __m512 xc = _mm512_min_ps(_mm512_set1_ps(20.0f), _mm512_max_ps(_mm512_set1_ps(-110.0f), x));
+    __m512 k = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(0x1.715476p+0f), shifter), shifter);
+    __m512 r = _mm512_fmsub_ps(k, _mm512_set1_ps(0x1.62e430p-1f), xc);   /* exact, |r| < ln2/2 */
+    __m512 kl = _mm512_mul_ps(k, _mm512_set1_ps(-0x1.05c610p-29f));      /* k (ln2 - ln2_hi) */
+    __m512 s = _mm512_add_ps(one, r);
+    __m512 s_lo = _mm512_add_ps(_mm512_sub_ps(one, s), r);                /* exact */
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 P = _mm512_fmadd_ps(_mm512_set1_ps(0x1.a1256cp-13f), r, _mm512_set1_ps(0x1.6d43b0p-10f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.1110e0p-7f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.5554e8p-5f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.555556p-3f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0.5f));
+    __m512 v = _mm512_fmadd_ps(r2, P, s_lo);
+    __m512 e_hi = _mm512_add_ps(s, v);
+    __m512 e_lo = _mm512_add_ps(_mm512_sub_ps(s, e_hi), v);
+    e_lo = _mm512_fmadd_ps(kl, e_hi, e_lo);                   /* exp(r + kl) = exp(r)(1 + kl) */
+    __m512 p = _mm512_scalef_ps(one, k);                      /* 2^k */
+    __m512 a = _mm512_max_ps(p, e_hi), b = _mm512_min_ps(p, e_hi);
+    __m512 D = _mm512_add_ps(a, b);
+    __m512 D_lo = _mm512_add_ps(_mm512_sub_ps(b, _mm512_sub_ps(D, a)), e_lo);
+    __m512 y = _mm512_rcp14_ps(D);
+    __m512 res = _mm512_fnmadd_ps(D_lo, y, _mm512_fnmadd_ps(D, y, one));
+    y = _mm512_fmadd_ps(y, _mm512_fmadd_ps(res, res, res), y);
+    return _mm512_scalef_ps(y, k);
 }
 
 /* 1/c_j rounded to double, c_j = 1 + j/15 (j = 0..15), and log(c_j') = -log(1/c_j) for that
@@ -249,6 +285,18 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_deriva
     res = _mm512_add_pd(_mm512_fnmadd_pd(q, D_lo, res), s_lo);
     return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), k);
 }
+
+/* y[i] = KERNEL16(x[i]) for i < m, float32, 16 at a time, the tail masked. */
+#define SIGCY_AVX512_BLOCK_F16(KERNEL16, x, y, m)                                            \
+    do {                                                                                     \
+        ptrdiff_t i_ = 0;                                                                    \
+        for (; i_ + 16 <= (m); i_ += 16)                                                     \
+            _mm512_storeu_ps((y) + i_, KERNEL16(_mm512_loadu_ps((x) + i_)));                 \
+        if (i_ < (m)) {                                                                      \
+            __mmask16 k_ = (__mmask16)((1u << ((m) - i_)) - 1u);                             \
+            _mm512_mask_storeu_ps((y) + i_, k_, KERNEL16(_mm512_maskz_loadu_ps(k_, (x) + i_))); \
+        }                                                                                    \
+    } while (0)
 
 /* y[i] = KERNEL8(x[i]) for i < m, float64, 8 at a time, the tail masked. */
 #define SIGCY_AVX512_BLOCK_D(KERNEL8, x, y, m)                                               \
