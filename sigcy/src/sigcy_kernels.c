@@ -134,7 +134,7 @@ SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_AVX512_BLOCK_D2, si
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
 #endif
 #if SIGCY_AVX512
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F, sigcy_avx512_log_sigmoid_f8, 2048)
+SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_AVX512_BLOCK_F16, sigcy_avx512_log_sigmoid_f16, 2048)
 #else
 SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f, 2048)
 #endif

@@ -286,6 +286,73 @@ static inline __attribute__((always_inline)) __m512d sigcy_avx512_sigmoid_deriva
     return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), k);
 }
 
+/*
+ * float32 log_sigmoid in float arithmetic, 16 lanes: min(x, 0) - log(1 + e), e = exp(-|x|)
+ * as a float-float (the exp of sigcy_avx512_sigmoid_f16), d + d_lo = 1 + e exactly, and
+ * log(d + d_lo) = log(c_j) + log(1 + u) with c_j = 1 + j/15 from a 16-entry table in a register
+ * (vpermps), u = (d + d_lo)/c_j - 1, |u| <= 1/30, log(1 + u) by its Taylor polynomial to u^5
+ * (relative error 2^-27); log(c_j) and u as float-floats.  c_0 = 1: for small e, u = e exactly
+ * and log(1 + e) keeps its relative accuracy.
+ */
+static inline __attribute__((always_inline)) __m512 sigcy_avx512_log_sigmoid_f16(__m512 x)
+{
+    static const float invc[16] __attribute__((aligned(64))) = {
+        0x1.000000p+0f, 0x1.e00000p-1f, 0x1.c3c3c4p-1f, 0x1.aaaaaap-1f,
+        0x1.9435e6p-1f, 0x1.800000p-1f, 0x1.6db6dcp-1f, 0x1.5d1746p-1f,
+        0x1.4de9bep-1f, 0x1.400000p-1f, 0x1.333334p-1f, 0x1.276276p-1f,
+        0x1.1c71c8p-1f, 0x1.124924p-1f, 0x1.08d3dcp-1f, 0x1.000000p-1f};
+    /* -log(invc[j]) = logc_hi + logc_lo (mpmath) */
+    static const float logc_hi[16] __attribute__((aligned(64))) = {
+        0x0.0p+0f, 0x1.08598cp-4f, 0x1.005588p-3f, 0x1.756504p-3f,
+        0x1.e41fc8p-3f, 0x1.269622p-2f, 0x1.588c2cp-2f, 0x1.882f1ep-2f,
+        0x1.b5b3e0p-2f, 0x1.e148a2p-2f, 0x1.058aeep-1f, 0x1.199facp-1f,
+        0x1.2cf25ep-1f, 0x1.3f9128p-1f, 0x1.5188a6p-1f, 0x1.62e430p-1f};
+    static const float logc_lo[16] __attribute__((aligned(64))) = {
+        0x0.0p+0f, -0x1.4c38c0p-29f, -0x1.8f66d8p-29f, 0x1.45f26cp-29f,
+        -0x1.561bdep-31f, -0x1.d9648ep-27f, -0x1.0cca0ap-31f, 0x1.bed930p-28f,
+        -0x1.2183eap-29f, -0x1.76364cp-28f, 0x1.4aefc0p-27f, 0x1.59f1e0p-26f,
+        0x1.3f5834p-29f, 0x1.8d464ap-27f, -0x1.4fa54ap-30f, -0x1.05c610p-29f};
+    const __m512 one = _mm512_set1_ps(1.0f), shifter = _mm512_set1_ps(0x1.8p23f);
+    /* |x| clamped at 110, NaN kept (vminps returns its second operand when one is NaN) */
+    __m512 ax = _mm512_min_ps(_mm512_set1_ps(110.0f), _mm512_abs_ps(x));
+    /* -|x| = k ln2 + r, k <= 0 */
+    __m512 k = _mm512_sub_ps(_mm512_fmadd_ps(ax, _mm512_set1_ps(-0x1.715476p+0f), shifter), shifter);
+    __m512 r = _mm512_fnmsub_ps(k, _mm512_set1_ps(0x1.62e430p-1f), ax);  /* -k ln2_hi - |x|, exact */
+    __m512 kl = _mm512_mul_ps(k, _mm512_set1_ps(0x1.05c610p-29f));       /* -k (ln2 - ln2_hi) */
+    __m512 s = _mm512_add_ps(one, r);
+    __m512 s_lo = _mm512_add_ps(_mm512_sub_ps(one, s), r);
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 P = _mm512_fmadd_ps(_mm512_set1_ps(0x1.a1256cp-13f), r, _mm512_set1_ps(0x1.6d43b0p-10f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.1110e0p-7f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.5554e8p-5f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0x1.555556p-3f));
+    P = _mm512_fmadd_ps(P, r, _mm512_set1_ps(0.5f));
+    __m512 v = _mm512_fmadd_ps(r2, P, s_lo);
+    __m512 m_hi = _mm512_add_ps(s, v);
+    __m512 m_lo = _mm512_add_ps(_mm512_sub_ps(s, m_hi), v);
+    m_lo = _mm512_fmadd_ps(kl, m_hi, m_lo);
+    __m512 e_hi = _mm512_scalef_ps(m_hi, k), e_lo = _mm512_scalef_ps(m_lo, k);
+    __m512 d = _mm512_add_ps(one, e_hi);
+    __m512 d_lo = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(one, d), e_hi), e_lo);
+    /* j = round(15 (d - 1)) in the low bits */
+    __m512i j = _mm512_castps_si512(_mm512_fmadd_ps(d, _mm512_set1_ps(15.0f),
+                                                    _mm512_set1_ps(0x1.8p23f - 15.0f)));
+    __m512 ic = _mm512_permutexvar_ps(j, _mm512_load_ps(invc));
+    /* u = u_hi + u_lo; for j = 0 exactly e = e_hi + e_lo, where log(1 + u) ~ u needs both */
+    __m512 u_hi = _mm512_fmsub_ps(d, ic, one);
+    __m512 u_lo = _mm512_mul_ps(d_lo, ic);
+    __m512 u = _mm512_add_ps(u_hi, u_lo);     /* u_hi alone is short: d - 1 has ulp 2^-23 */
+    __m512 u2 = _mm512_mul_ps(u, u);
+    __m512 Q = _mm512_fmadd_ps(_mm512_set1_ps(0x1.99999ap-3f), u, _mm512_set1_ps(-0.25f));
+    Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(0x1.555556p-2f));
+    Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(-0.5f));
+    __m512 t = _mm512_add_ps(_mm512_fmadd_ps(u2, Q, u_lo),
+                             _mm512_permutexvar_ps(j, _mm512_load_ps(logc_lo)));
+    __m512 L = _mm512_add_ps(_mm512_permutexvar_ps(j, _mm512_load_ps(logc_hi)),
+                             _mm512_add_ps(u_hi, t));
+    return _mm512_sub_ps(_mm512_min_ps(x, _mm512_setzero_ps()), L);
+}
+
 /* y[i] = KERNEL16(x[i]) for i < m, float32, 16 at a time, the tail masked. */
 #define SIGCY_AVX512_BLOCK_F16(KERNEL16, x, y, m)                                            \
     do {                                                                                     \
