@@ -111,9 +111,9 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
 }
 
 /*
- * The avx512 build uses the intrinsic kernels of sigcy_kernels_avx512.h (one pass per block
- * except float64 log_sigmoid, whose finishing step stays in C); the other builds the C kernels.
- * Prefetch distance 2048 bytes for the one-pass loops, the current block for the two-pass ones.
+ * The avx512 build uses the intrinsic kernels of sigcy_kernels_avx512.h (one pass per block);
+ * the other builds the C kernels.  Prefetch distance 2048 bytes for the one-pass loops, the
+ * current block for the two-pass ones.
  */
 #if SIGCY_AVX512
 #define SIGCY_LOOP_D(NAME, AVX512_KERNEL, FINISH) \
@@ -133,10 +133,5 @@ SIGCY_LOOP_D(sigcy_sigmoid_derivative_d_strided, sigcy_avx512_sigmoid_derivative
              sigcy_sigmoid_derivative_finish_d)
 SIGCY_LOOP_F(sigcy_sigmoid_derivative_f_strided, sigcy_avx512_sigmoid_derivative_f16,
              sigcy_sigmoid_derivative_f)
-#if SIGCY_AVX512
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_AVX512_BLOCK_D2,
-                  sigcy_log_sigmoid_finish_d, 0)
-#else
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
-#endif
+SIGCY_LOOP_D(sigcy_log_sigmoid_d_strided, sigcy_avx512_log_sigmoid_d8, sigcy_log_sigmoid_finish_d)
 SIGCY_LOOP_F(sigcy_log_sigmoid_f_strided, sigcy_avx512_log_sigmoid_f16, sigcy_log_sigmoid_f)
