@@ -205,26 +205,13 @@ SIGCY_AVX512_INLINE __m512 sigcy_avx512_log_sigmoid_f16(__m512 x)
 
 /* ---------------------------------------------------------------- float64 */
 /*
- * e^a = e_hi + e_lo for a <= 0 (a >= -746 or NaN), relative error about 2^-54 (as
- * sigcy_exp_nonpos_dd).  a = k ln2 + r with r = a - k ln2_53 exact (ln2_53 is ln2 rounded to
- * double: the product is exact in the FMA and the difference is a multiple of 2^-54 below 1/2),
- * and the remainder k (ln2 - ln2_53) < 2^-45 applied to first order at the end.  2^k by
- * vscalefpd, which rounds a subnormal result once: no two-factor path, no per-block check.
- * Also returns the unscaled parts: e^a = 2^k (s_hi + s_lo).
+ * expm1(r) - ... : r + r^2 P(r) for |r| <= ln2/2 (+ 2^-45), P the degree-10 polynomial of
+ * sigcy_exp_core, Estrin's scheme (a Horner chain made the loops latency-bound).
  */
-SIGCY_AVX512_INLINE void
-sigcy_avx512_exp_dd(__m512d a, __m512d *e_hi, __m512d *e_lo, __m512d *s_hi, __m512d *s_lo_out,
-                    __m512d *k_out)
+SIGCY_AVX512_INLINE __m512d sigcy_avx512_expm1_poly(__m512d r)
 {
-    const __m512d shifter = _mm512_set1_pd(0x1.8p52), one = _mm512_set1_pd(1.0);
-    __m512d t = _mm512_fmadd_pd(a, _mm512_set1_pd(0x1.71547652b82fep+0), shifter);
-    __m512d k = _mm512_sub_pd(t, shifter);
-    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0x1.62e42fefa39efp-1), a);    /* exact */
-    __m512d k_lo = _mm512_mul_pd(k, _mm512_set1_pd(0x1.abc9e3b39803fp-56));      /* ln2 - ln2_53 */
-    __m512d r2 = _mm512_mul_pd(r, r);
-    /* exp(r) - 1 - r = r^2 P(r): the degree-10 P of sigcy_exp_core, Estrin's scheme (a
-     * Horner chain made the loop latency-bound) */
 #define SIGCY_C(v) _mm512_set1_pd(v)
+    __m512d r2 = _mm512_mul_pd(r, r);
     __m512d r4 = _mm512_mul_pd(r2, r2), r8 = _mm512_mul_pd(r4, r4);
     __m512d p01 = _mm512_fmadd_pd(SIGCY_C(0x1.5555555555557p-3), r,
                                   SIGCY_C(0x1.0000000000000p-1));
@@ -241,22 +228,50 @@ sigcy_avx512_exp_dd(__m512d a, __m512d *e_hi, __m512d *e_lo, __m512d *s_hi, __m5
     __m512d q2 = _mm512_fmadd_pd(SIGCY_C(0x1.1f7340dbc337ep-29), r2, p89);
     __m512d P = _mm512_fmadd_pd(q2, r8, _mm512_fmadd_pd(q1, r4, q0));
 #undef SIGCY_C
-    __m512d p = _mm512_fmadd_pd(r2, P, r);
-    __m512d h = _mm512_add_pd(one, p);
-    __m512d s_lo = _mm512_add_pd(_mm512_sub_pd(one, h), p);                        /* exact */
-    s_lo = _mm512_fnmadd_pd(k_lo, h, s_lo);                   /* times exp(-k_lo) = 1 - k_lo */
-    *s_hi = h;
-    *s_lo_out = s_lo;
-    *k_out = k;
-    *e_hi = _mm512_scalef_pd(h, k);
-    *e_lo = _mm512_scalef_pd(s_lo, k);
+    return _mm512_fmadd_pd(r2, P, r);
 }
 
-/* -|x| clamped at -746, NaN kept (vmaxpd returns its second operand when one is NaN) */
-SIGCY_AVX512_INLINE __m512d sigcy_avx512_negabs_d(__m512d x)
+/*
+ * exp(-z) = 2^-m (s_hi + s_lo) for |z| <= 746 (or NaN), m = round(z/ln2) (returned),
+ * s_hi + s_lo in [0.7, 1.42] with relative error about 2^-54 (as sigcy_exp_nonpos_dd).
+ * r = m ln2_53 - z is exact (ln2_53 is ln2 rounded to double: the product is exact in the FMA
+ * and the difference is a multiple of 2^-54 below 1/2); the remainder m (ln2 - ln2_53), below
+ * 2^-45, is applied to first order at the end.
+ */
+SIGCY_AVX512_INLINE __m512d sigcy_avx512_expneg_dd(__m512d z, __m512d *s_hi, __m512d *s_lo)
 {
-    __m512d a = _mm512_or_pd(x, _mm512_set1_pd(-0.0));
-    return _mm512_max_pd(_mm512_set1_pd(-746.0), a);
+    const __m512d shifter = _mm512_set1_pd(0x1.8p52), one = _mm512_set1_pd(1.0);
+    __m512d m = _mm512_sub_pd(_mm512_fmadd_pd(z, _mm512_set1_pd(0x1.71547652b82fep+0), shifter),
+                              shifter);
+    __m512d r = _mm512_fmsub_pd(m, _mm512_set1_pd(0x1.62e42fefa39efp-1), z);     /* exact */
+    __m512d m_lo = _mm512_mul_pd(m, _mm512_set1_pd(0x1.abc9e3b39803fp-56));  /* ln2 - ln2_53 */
+    __m512d p = sigcy_avx512_expm1_poly(r);
+    __m512d h = _mm512_add_pd(one, p);
+    __m512d l = _mm512_add_pd(_mm512_sub_pd(one, h), p);                         /* exact */
+    *s_hi = h;
+    *s_lo = _mm512_fmadd_pd(m_lo, h, l);                  /* times exp(m_lo) = 1 + m_lo */
+    return m;
+}
+
+/*
+ * e = exp(-z) = e_hi + e_lo for 0 <= z <= 746 (or NaN), also unscaled: e = 2^k (s_hi + s_lo)
+ * with k = -round(z/ln2).  2^k by vscalefpd, which rounds a subnormal result once: no
+ * two-factor path, no |x| > 700 block check.
+ */
+SIGCY_AVX512_INLINE void
+sigcy_avx512_exp_dd(__m512d z, __m512d *e_hi, __m512d *e_lo, __m512d *s_hi, __m512d *s_lo,
+                    __m512d *k_out)
+{
+    __m512d k = _mm512_sub_pd(_mm512_setzero_pd(), sigcy_avx512_expneg_dd(z, s_hi, s_lo));
+    *k_out = k;
+    *e_hi = _mm512_scalef_pd(*s_hi, k);
+    *e_lo = _mm512_scalef_pd(*s_lo, k);
+}
+
+/* min(|x|, 746), NaN kept (vminpd returns its second operand when one is NaN) */
+SIGCY_AVX512_INLINE __m512d sigcy_avx512_abs_clamp_d(__m512d x)
+{
+    return _mm512_min_pd(_mm512_set1_pd(746.0), _mm512_abs_pd(x));
 }
 
 /* 1/d for a normal double d: relative error about 2^-42 (Newton step with the square term). */
@@ -268,25 +283,25 @@ SIGCY_AVX512_INLINE __m512d sigcy_avx512_recip42(__m512d d)
 }
 
 /*
- * sigmoid(x) = 1/(1+e) for x >= 0, 2^k s/(1+e) for x < 0, with e = exp(-|x|) = 2^k s: the
- * quotient is computed unscaled (normal numbers, exact residual) and scaled at the end, so a
- * subnormal result is rounded from the corrected quotient (within 0.75 ULP there).
+ * sigmoid(x) = 1/(1 + exp(-x)) = 2^m / (2^m + s) with exp(-x) = 2^-m (s + s_lo), x clamped to
+ * [-746, 40]: no sign select.  D + D_lo = 2^m + s + s_lo (Fast2Sum of the larger and the
+ * smaller of 2^m and s), 1/(D + D_lo) by vrcp14pd, a Newton step with the square term (2^-42)
+ * and a correction against D_lo, rounded once, then scaled by 2^m (exact unless the result is
+ * subnormal, where it is rounded a second time).
  */
 SIGCY_AVX512_INLINE __m512d sigcy_avx512_sigmoid_d8(__m512d x)
 {
     const __m512d one = _mm512_set1_pd(1.0);
-    __m512d e_hi, e_lo, s_hi, s_lo, k;
-    sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
-    __m512d d = _mm512_add_pd(one, e_hi);
-    __m512d d_lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, d), e_hi), e_lo);
-    __mmask8 neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
-    __m512d n_hi = _mm512_mask_mov_pd(one, neg, s_hi);
-    __m512d n_lo = _mm512_maskz_mov_pd(neg, s_lo);
-    __m512d inv = sigcy_avx512_recip42(d);
-    __m512d q = _mm512_mul_pd(n_hi, inv);
-    __m512d res = _mm512_fnmadd_pd(q, d, n_hi);          /* n_hi - q d, one rounding */
-    res = _mm512_add_pd(_mm512_fnmadd_pd(q, d_lo, res), n_lo);
-    return _mm512_scalef_pd(_mm512_fmadd_pd(res, inv, q), _mm512_maskz_mov_pd(neg, k));
+    __m512d s, s_lo;
+    __m512d xc = _mm512_min_pd(_mm512_set1_pd(40.0), _mm512_max_pd(_mm512_set1_pd(-746.0), x));
+    __m512d m = sigcy_avx512_expneg_dd(xc, &s, &s_lo);
+    __m512d p = _mm512_scalef_pd(one, m);
+    __m512d a = _mm512_max_pd(p, s), b = _mm512_min_pd(p, s);
+    __m512d D = _mm512_add_pd(a, b);
+    __m512d D_lo = _mm512_add_pd(_mm512_sub_pd(b, _mm512_sub_pd(D, a)), s_lo);
+    __m512d y = sigcy_avx512_recip42(D);
+    __m512d res = _mm512_fnmadd_pd(D_lo, y, _mm512_fnmadd_pd(D, y, one));
+    return _mm512_scalef_pd(_mm512_fmadd_pd(y, res, y), m);
 }
 
 /*
@@ -298,7 +313,7 @@ sigcy_avx512_sigmoid_derivative_d8(__m512d x)
 {
     const __m512d one = _mm512_set1_pd(1.0);
     __m512d e_hi, e_lo, s_hi, s_lo, k;
-    sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
+    sigcy_avx512_exp_dd(sigcy_avx512_abs_clamp_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
     __m512d d = _mm512_add_pd(one, e_hi);
     __m512d d_lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, d), e_hi), e_lo);
     __m512d D = _mm512_mul_pd(d, d);
@@ -343,7 +358,7 @@ SIGCY_AVX512_INLINE __m512d sigcy_avx512_log_sigmoid_d8(__m512d x)
 #define SIGCY_TABLE(t, j) _mm512_permutex2var_pd(_mm512_load_pd(t), (j), _mm512_load_pd((t) + 8))
     const __m512d one = _mm512_set1_pd(1.0);
     __m512d e_hi, e_lo, s_hi, s_lo, k;
-    sigcy_avx512_exp_dd(sigcy_avx512_negabs_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
+    sigcy_avx512_exp_dd(sigcy_avx512_abs_clamp_d(x), &e_hi, &e_lo, &s_hi, &s_lo, &k);
     __m512d d = _mm512_add_pd(one, e_hi);
     __m512d d_lo = _mm512_add_pd(_mm512_add_pd(_mm512_sub_pd(one, d), e_hi), e_lo);
     /* j = round(15 (d - 1)) in the low bits of the double */
