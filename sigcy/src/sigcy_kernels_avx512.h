@@ -77,14 +77,14 @@ SIGCY_AVX512_INLINE __m512 sigcy_avx512_expneg_ff(__m512 z, __m512 *e_hi, __m512
 }
 
 /*
- * 1/(D + D_lo) as y0 + y_lo: vrcp14ps and its residual to second order (relative error about
- * 2^-42 before y0 + y_lo is rounded).
+ * 1/(D + D_lo) = y0 (1 + t): y0 by vrcp14ps, t from its residual to second order (relative
+ * error about 2^-42 before rounding).
  */
-SIGCY_AVX512_INLINE __m512 sigcy_avx512_recip_ff(__m512 D, __m512 D_lo, __m512 *y_lo)
+SIGCY_AVX512_INLINE __m512 sigcy_avx512_recip_ff(__m512 D, __m512 D_lo, __m512 *t)
 {
     __m512 y0 = _mm512_rcp14_ps(D);
     __m512 res = _mm512_fnmadd_ps(D_lo, y0, _mm512_fnmadd_ps(D, y0, _mm512_set1_ps(1.0f)));
-    *y_lo = _mm512_mul_ps(y0, _mm512_fmadd_ps(res, res, res));
+    *t = _mm512_fmadd_ps(res, res, res);
     return y0;
 }
 
@@ -104,18 +104,18 @@ SIGCY_AVX512_INLINE __m512 sigcy_avx512_pow2_plus(__m512 k, __m512 e_hi, __m512 
 
 /*
  * sigmoid(x) = 1/(1 + exp(-x)) = 2^k / (2^k + e) with exp(-x) = 2^-k e, x clamped to
- * [-110, 20]: no sign select.  1/D rounded once from y0 + y_lo, then scaled by 2^k (exact for
+ * [-110, 20]: no sign select.  1/D rounded once from y0 (1 + t), then scaled by 2^k (exact for
  * normal results; a subnormal result is rounded a second time, hence 0.75 ULP there).
  */
 SIGCY_AVX512_INLINE __m512 sigcy_avx512_sigmoid_f16(__m512 x)
 {
-    __m512 e_hi, e_lo, neg_k, D_lo, y_lo;
+    __m512 e_hi, e_lo, neg_k, D_lo, t;
     __m512 xc = _mm512_min_ps(_mm512_set1_ps(20.0f),
                               _mm512_max_ps(_mm512_set1_ps(-110.0f), x));
     __m512 k = sigcy_avx512_expneg_ff(xc, &e_hi, &e_lo, &neg_k);
     __m512 D = sigcy_avx512_pow2_plus(k, e_hi, e_lo, &D_lo);
-    __m512 y0 = sigcy_avx512_recip_ff(D, D_lo, &y_lo);
-    return _mm512_scalef_ps(_mm512_add_ps(y0, y_lo), k);
+    __m512 y0 = sigcy_avx512_recip_ff(D, D_lo, &t);
+    return _mm512_scalef_ps(_mm512_fmadd_ps(y0, t, y0), k);
 }
 
 /*
@@ -125,19 +125,20 @@ SIGCY_AVX512_INLINE __m512 sigcy_avx512_sigmoid_f16(__m512 x)
  */
 SIGCY_AVX512_INLINE __m512 sigcy_avx512_sigmoid_derivative_f16(__m512 x)
 {
-    __m512 e_hi, e_lo, neg_k, D_lo, y_lo;
+    __m512 e_hi, e_lo, neg_k, D_lo, t;
     __m512 xc = _mm512_max_ps(_mm512_set1_ps(-110.0f),
                               _mm512_or_ps(x, _mm512_set1_ps(-0.0f)));
     __m512 k = sigcy_avx512_expneg_ff(xc, &e_hi, &e_lo, &neg_k);
     __m512 D = sigcy_avx512_pow2_plus(k, e_hi, e_lo, &D_lo);
-    __m512 y0 = sigcy_avx512_recip_ff(D, D_lo, &y_lo);
+    __m512 y0 = sigcy_avx512_recip_ff(D, D_lo, &t);
+    __m512 y_lo = _mm512_mul_ps(y0, t);                        /* 1/D = y0 + y_lo */
     __m512 y = _mm512_add_ps(y0, y_lo);
     __m512 q = _mm512_mul_ps(e_hi, y);
     __m512 qr = _mm512_fnmadd_ps(q, D, e_hi);
     qr = _mm512_add_ps(_mm512_fnmadd_ps(q, D_lo, qr), e_lo);
-    __m512 q_lo = _mm512_mul_ps(qr, y);
-    __m512 t = _mm512_fmadd_ps(q, y_lo, _mm512_mul_ps(q_lo, y0));
-    return _mm512_scalef_ps(_mm512_fmadd_ps(q, y0, t), k);
+    __m512 q_lo = _mm512_mul_ps(qr, y);                        /* e/D = q + q_lo */
+    __m512 c = _mm512_fmadd_ps(q, y_lo, _mm512_mul_ps(q_lo, y0));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(q, y0, c), k);
 }
 
 /*
@@ -349,10 +350,12 @@ SIGCY_AVX512_INLINE __m512d sigcy_avx512_log_sigmoid_d8(__m512d x)
         0x1.2cf25fad8f1c3p-1, 0x1.3f91275240811p-1, 0x1.5188a4a02d7fep-1, 0x1.62e42fefa39efp-1,
     };
     static const double logc_lo[16] __attribute__((aligned(64))) = {
-        0x0.0p+0, -0x1.dd7009902bf32p-58, -0x1.23dbdc498b285p-59, -0x1.81495b2eb862bp-57,
-        -0x1.ef0a9ec21b972p-57, 0x1.e0efadd9db02bp-56, 0x1.fafb06b03f0a5p-57, 0x1.d2273fd0174a6p-56,
-        -0x1.4e3e22530be1bp-60, -0x1.ac81cc8a4dfb8p-56, -0x1.c19f73d945334p-60, -0x1.0e0e34e56089ep-58,
-        0x1.0a35884260cffp-56, 0x1.4d147676db21dp-55, 0x1.5cc1daef69b6ap-55, 0x1.abc9e3b39803fp-56,
+        0x0.0p+0, -0x1.dd7009902bf32p-58, -0x1.23dbdc498b285p-59,
+        -0x1.81495b2eb862bp-57, -0x1.ef0a9ec21b972p-57, 0x1.e0efadd9db02bp-56,
+        0x1.fafb06b03f0a5p-57, 0x1.d2273fd0174a6p-56, -0x1.4e3e22530be1bp-60,
+        -0x1.ac81cc8a4dfb8p-56, -0x1.c19f73d945334p-60, -0x1.0e0e34e56089ep-58,
+        0x1.0a35884260cffp-56, 0x1.4d147676db21dp-55, 0x1.5cc1daef69b6ap-55,
+        0x1.abc9e3b39803fp-56,
     };
 #define SIGCY_C(v) _mm512_set1_pd(v)
 #define SIGCY_TABLE(t, j) _mm512_permutex2var_pd(_mm512_load_pd(t), (j), _mm512_load_pd((t) + 8))
