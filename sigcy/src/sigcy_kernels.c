@@ -1,16 +1,25 @@
 /*
- * Array loops over the scalar kernels of sigcy_kernels.h.
+ * Array loops over the scalar kernels of sigcy_kernels.h, or in the avx512 build over the
+ * vector kernels of sigcy_kernels_avx512.h.
  *
  * This file is compiled once per instruction set, with SIGCY_ISA set to a suffix for the
  * function names: baseline (x86-64 SSE2, or the host's default), and on x86-64 also avx2
  * (-march=x86-64-v3: AVX2 and FMA) and avx512 (-march=x86-64-v4).  sigcy_dispatch.c picks one
  * at run time.  The build uses -ffp-contract=off: FMA appears only where the kernels ask for
- * it (SIGCY_MULADD), so each build computes what its source says.
+ * it (SIGCY_MULADD or an FMA intrinsic), so each build computes what its source says.
  *
  * Contiguous blocks are computed in place in the caller's arrays; strided ones are gathered
  * into a buffer on the stack, computed, and scattered back.
  */
 #include "sigcy_kernels.h"
+
+/* the avx512 build (-march=x86-64-v4): intrinsic kernels, see sigcy_kernels_avx512.h */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#include "sigcy_kernels_avx512.h"
+#define SIGCY_AVX512 1
+#else
+#define SIGCY_AVX512 0
+#endif
 
 #ifndef SIGCY_ISA
 #define SIGCY_ISA baseline
@@ -101,10 +110,28 @@ void SIGCY_NAME(NAME)(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrd
     }                                                                                        \
 }
 
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_finish_d, 0)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_f, 2048)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_d_strided, double, SIGCY_BLOCK_D, sigcy_sigmoid_derivative_finish_d, 0)
-SIGCY_DEFINE_LOOP(sigcy_sigmoid_derivative_f_strided, float, SIGCY_BLOCK_F, sigcy_sigmoid_derivative_f, 2048)
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_d_strided, double, SIGCY_BLOCK_D, sigcy_log_sigmoid_finish_d, 0)
-SIGCY_DEFINE_LOOP(sigcy_log_sigmoid_f_strided, float, SIGCY_BLOCK_F, sigcy_log_sigmoid_f, 2048)
+/*
+ * The avx512 build uses the intrinsic kernels of sigcy_kernels_avx512.h (one pass per block);
+ * the other builds the C kernels.  Prefetch distance 2048 bytes for the one-pass loops, the
+ * current block for the two-pass ones.
+ */
+#if SIGCY_AVX512
+#define SIGCY_LOOP_D(NAME, AVX512_KERNEL, FINISH) \
+    SIGCY_DEFINE_LOOP(NAME, double, SIGCY_AVX512_BLOCK_D, AVX512_KERNEL, 2048)
+#define SIGCY_LOOP_F(NAME, AVX512_KERNEL, KERNEL) \
+    SIGCY_DEFINE_LOOP(NAME, float, SIGCY_AVX512_BLOCK_F16, AVX512_KERNEL, 2048)
+#else
+#define SIGCY_LOOP_D(NAME, AVX512_KERNEL, FINISH) \
+    SIGCY_DEFINE_LOOP(NAME, double, SIGCY_BLOCK_D, FINISH, 0)
+#define SIGCY_LOOP_F(NAME, AVX512_KERNEL, KERNEL) \
+    SIGCY_DEFINE_LOOP(NAME, float, SIGCY_BLOCK_F, KERNEL, 2048)
+#endif
 
+SIGCY_LOOP_D(sigcy_sigmoid_d_strided, sigcy_avx512_sigmoid_d8, sigcy_sigmoid_finish_d)
+SIGCY_LOOP_F(sigcy_sigmoid_f_strided, sigcy_avx512_sigmoid_f16, sigcy_sigmoid_f)
+SIGCY_LOOP_D(sigcy_sigmoid_derivative_d_strided, sigcy_avx512_sigmoid_derivative_d8,
+             sigcy_sigmoid_derivative_finish_d)
+SIGCY_LOOP_F(sigcy_sigmoid_derivative_f_strided, sigcy_avx512_sigmoid_derivative_f16,
+             sigcy_sigmoid_derivative_f)
+SIGCY_LOOP_D(sigcy_log_sigmoid_d_strided, sigcy_avx512_log_sigmoid_d8, sigcy_log_sigmoid_finish_d)
+SIGCY_LOOP_F(sigcy_log_sigmoid_f_strided, sigcy_avx512_log_sigmoid_f16, sigcy_log_sigmoid_f)

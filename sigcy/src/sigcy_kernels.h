@@ -8,7 +8,8 @@
  * of ldexp, no libm call).  The array loops in sigcy_kernels.c wrap them in blocks and are
  * compiled once per instruction set (baseline x86-64, AVX2+FMA, AVX-512) with run-time
  * dispatch (sigcy_dispatch.c); the Cython recurrences cimport the scalar functions through
- * sigcy/_kernels.pxd.
+ * sigcy/_kernels.pxd.  The AVX-512 build replaces most of them by the intrinsic kernels of
+ * sigcy_kernels_avx512.h (same formulas in spirit, float32 in float arithmetic).
  *
  * The package is compiled with -ffp-contract=off: FMA is used only where SIGCY_MULADD asks
  * for it, in builds whose target has it.  Results are therefore the same bits for any number
