@@ -384,7 +384,16 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         np.matmul(hT.T, dZ, out=gW_in[-1])
         gW_in[-1] += reg * W_in[-1]
         np.sum(dZ, axis=0, out=gb[-1])
-        dH = np.zeros_like(states[-1])
+        # dloss/dH of the top layer: zero but at the final step.  The zero buffer is kept
+        # between mini-batches of a fit (elman_backward only reads it).
+        work = getattr(self, "_work", None)
+        key = (states[-1].shape, states[-1].dtype)
+        if work is not None and key in work:
+            dH = work[key]
+        else:
+            dH = np.zeros_like(states[-1])
+            if work is not None:
+                work[key] = dH
         np.matmul(dZ, W_in[-1].T, out=dH[:, -1, :])
         for i in reversed(range(len(W_rec))):
             inp = seq.X if i == 0 else states[i - 1]
@@ -418,11 +427,15 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             seq = _Sequences(seq.X.astype(self._theta.dtype), seq.lengths)
 
         # non-finite values are detected and reported (_check_finite), not warned about
-        with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(seq, Y, sample_weight)
-            else:
-                self._fit_stochastic(seq, Y, sample_weight, incremental)
+        self._work = {}
+        try:
+            with _single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(seq, Y, sample_weight)
+                else:
+                    self._fit_stochastic(seq, Y, sample_weight, incremental)
+        finally:
+            del self._work
         return self
 
     def _check_finite(self, loss, theta, where):

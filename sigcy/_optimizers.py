@@ -105,9 +105,20 @@ class AdamOptimizer(_BaseOptimizer):
         """Apply one step to ``theta`` in place."""
         t = theta.dtype.type
         self.t += 1
-        self.m = t(self.beta_1) * self.m + t(1 - self.beta_1) * grad
-        self.v = t(self.beta_2) * self.v + t(1 - self.beta_2) * (grad * grad)
+        # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (in place: the same operations)
+        m, v = self.m, self.v
+        tmp = grad * t(1 - self.beta_1)
+        m *= t(self.beta_1)
+        m += tmp
+        np.multiply(grad, grad, out=tmp)
+        tmp *= t(1 - self.beta_2)
+        v *= t(self.beta_2)
+        v += tmp
         self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
                               / (1 - self.beta_1**self.t))
-        update = (-t(self.learning_rate)) * self.m / (np.sqrt(self.v) + t(self.epsilon))
+        # -lr * m / (sqrt(v) + eps), in scikit-learn's order of operations
+        np.sqrt(v, out=tmp)
+        tmp += t(self.epsilon)
+        update = m * -t(self.learning_rate)
+        update /= tmp
         theta += update
