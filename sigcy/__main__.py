@@ -148,6 +148,8 @@ def main(argv=None):
     >>> main(["kernels", "--size", "20000", "--repeat", "1"])  # doctest: +SKIP
     0
     """
+    from sigcy.rnn import ACTIVATIONS
+
     parser = argparse.ArgumentParser(prog="sigcy", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     p_fit = sub.add_parser("fit", help="fit RNNClassifier on the digits sequences (default)")
@@ -161,7 +163,7 @@ def main(argv=None):
                             "from y)")
     p_fit.add_argument("--hidden", type=int, nargs="+", default=[32],
                        help="hidden units per recurrent layer (default: 32)")
-    p_fit.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu"])
+    p_fit.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS))
     p_fit.add_argument("--max-iter", type=int, default=200, help="epochs (default: 200)")
     p_fit.add_argument("--random-state", type=int, default=0)
     p_fit.add_argument("--every", type=int, default=10,

@@ -97,16 +97,6 @@ def _ragged_to_padded(X, dtype, name):
     return padded, lengths
 
 
-def _is_ragged(X):
-    if not isinstance(X, (list, tuple)) or len(X) == 0:
-        return False
-    try:
-        np.asarray(X)
-    except ValueError:
-        return True
-    return False
-
-
 # --------------------------------------------------------------------------- the estimators
 class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
     """Base class of the recurrent estimators (see RNNClassifier for the parameters)."""
@@ -140,12 +130,13 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    @abstractmethod
-    def __init__(self, hidden_layer_sizes, activation, solver, alpha, batch_size,
-                 learning_rate, learning_rate_init, power_t, max_iter, shuffle, random_state,
-                 tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
-                 validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
-                 clip_norm, bptt_steps):
+    def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.005, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 clip_norm=5.0, bptt_steps=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -184,9 +175,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         dtype = _FLOAT_DTYPES
         if not reset:
             dtype = self._theta.dtype
-        if not sp.issparse(X) and _is_ragged(X):
-            padded, lengths = _ragged_to_padded(X, dtype, "X")
-            return self._check_3d(padded, lengths, reset)
+        if isinstance(X, (list, tuple)) and len(X):
+            try:
+                X = np.asarray(X)
+            except ValueError:            # sequences of different lengths
+                padded, lengths = _ragged_to_padded(X, dtype, "X")
+                return self._check_3d(padded, lengths, reset)
         if sp.issparse(X):
             ndim = None
         elif hasattr(X, "shape"):
@@ -242,6 +236,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return _Sequences(np.ascontiguousarray(X), lengths)
 
     # ------------------------------------------------------------------ parameters
+    @abstractmethod
+    def _validate_y(self, y, n_samples, first_pass, incremental, classes):
+        """Validate y; return the 2-D float targets of the output layer."""
+
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, Integral) and not isinstance(sizes, (bool, np.bool_)):
@@ -491,13 +489,9 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 accumulated_loss = 0.0
                 norms = []
                 for batch_slice in gen_batches(n_samples, batch_size):
-                    if self.shuffle:
-                        idx = sample_idx[batch_slice]
-                        batch = seq.take(idx)
-                    else:
-                        idx = batch_slice
-                        batch = _Sequences(seq.X[idx], None if seq.lengths is None
-                                           else seq.lengths[idx])
+                    # a slice (no shuffling) takes a contiguous view, indices a copy
+                    idx = sample_idx[batch_slice] if self.shuffle else batch_slice
+                    batch = seq.take(idx)
                     sw = None if sample_weight is None else sample_weight[idx]
                     loss, grad = self._loss_grad(batch, Y[idx], sw, theta)
                     norm = float(np.sqrt(np.dot(grad, grad)))
@@ -601,28 +595,6 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.loss_ = loss
         if self.best_loss_ is not None:
             self.best_loss_ = min(self.best_loss_, loss)
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to the sequences X and targets y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_timesteps, n_features) or (n_samples, \
-n_timesteps), or list of arrays of shape (n_timesteps_i, n_features)
-            The input sequences. A 2-D array holds one univariate sequence per row
-            (``n_features_in_`` is then ``n_timesteps``, as scikit-learn expects); a list of
-            2-D arrays may have different lengths.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights; None weights all samples equally.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        return self._fit_wrapped(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit_wrapped(self, X, y, sample_weight):
@@ -783,23 +755,6 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     >>> bool(clf.score(X, y) > 0.9)
     True
     """
-
-    def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.005, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 clip_norm=5.0, bptt_steps=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, clip_norm=clip_norm, bptt_steps=bptt_steps)
 
     def _validate_y(self, y, n_samples, first_pass, incremental, classes):
         y = column_or_1d(y, warn=True)
@@ -1080,23 +1035,6 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     >>> bool(reg.score(X, y) > 0.9)
     True
     """
-
-    def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.005, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 clip_norm=5.0, bptt_steps=None):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, clip_norm=clip_norm, bptt_steps=bptt_steps)
 
     def _validate_y(self, y, n_samples, first_pass, incremental, classes):
         y = check_array(y, ensure_2d=False, dtype=_FLOAT_DTYPES, input_name="y")

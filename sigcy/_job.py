@@ -7,7 +7,8 @@ import warnings
 
 import numpy as np
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
+from sigcy.rnn import ACTIVATIONS
+
 
 
 class DataError(ValueError):
