@@ -1,4 +1,5 @@
 """RNNClassifier and RNNRegressor: scikit-learn estimators on sigcy's Elman kernels."""
+import math
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -24,9 +25,10 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import ThreadpoolController
 
+from sigcy import _train
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
 from sigcy._ufuncs import log_sigmoid, sigmoid
-from sigcy.rnn import elman_backward, elman_forward
+from sigcy.rnn import ACTIVATIONS, _backward_into, _forward_into, elman_backward
 
 __all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
 
@@ -274,13 +276,25 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return layout, offset
 
     def _views(self, flat):
-        """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta."""
+        """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta.
+
+        Kept during a fit for the arrays it uses at every step (a cached view holds its
+        base, so an id is not reused while the cache lives).
+        """
+        work = getattr(self, "_work", None)
+        if work is not None:
+            views = work.get(("views", id(flat)))
+            if views is not None and views[0] is flat:
+                return views[1]
         n_layers = self.n_layers_
         views = {"W_in": [None] * n_layers, "W_rec": [None] * (n_layers - 1),
                  "b": [None] * n_layers}
         for name, layer, shape, start, stop in self._layout:
             views[name][layer] = flat[start:stop].reshape(shape)
-        return views["W_in"], views["W_rec"], views["b"]
+        views = views["W_in"], views["W_rec"], views["b"]
+        if work is not None:
+            work[("views", id(flat))] = (flat, views)
+        return views
 
     def _initialize(self, n_in, n_outputs, dtype):
         rng = self._random_state
@@ -344,65 +358,89 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self._views(self._theta)[2]
 
     # ------------------------------------------------------------------ forward / backward
+    def _buffer(self, key, shape, dtype, zero=False):
+        """An array kept between the mini-batches of a fit (a fresh one outside fit)."""
+        work = getattr(self, "_work", None)
+        key = (key, shape, dtype)
+        buf = None if work is None else work.get(key)
+        if buf is None:
+            buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+            if work is not None:
+                work[key] = buf
+        return buf
+
     def _forward(self, seq, theta):
-        """States of every recurrent layer and the output layer's pre-activation."""
+        """States of every recurrent layer and the output layer's pre-activation.
+
+        seq.X is C-contiguous in theta's dtype (as _validate_X and _fit make it), so the
+        recurrences are called without elman_forward's checks.
+        """
         W_in, W_rec, b = self._views(theta)
+        act = ACTIVATIONS[self.activation]
+        n_samples, n_timesteps = seq.X.shape[:2]
+        dtype = theta.dtype
         states = []
         inp = seq.X
         for i in range(len(W_rec)):
-            H = elman_forward(inp, W_in[i], W_rec[i], b[i], activation=self.activation,
-                              lengths=seq.lengths)
+            H = self._buffer(("H", i), (n_samples, n_timesteps, W_rec[i].shape[0]), dtype)
+            _forward_into(inp, W_in[i], W_rec[i], b[i], None, seq.lengths, act, H)
             states.append(H)
             inp = H
-        Z = states[-1][:, -1, :] @ W_in[-1]
+        Z = self._buffer("Z", (n_samples, self.n_outputs_), dtype)
+        np.matmul(states[-1][:, -1, :], W_in[-1], out=Z)
         Z += b[-1]
         return states, Z
 
-    def _loss_grad(self, seq, Y, sample_weight, theta):
-        """Loss (with the L2 term) and its gradient, a flat vector laid out as theta."""
+    def _l2_ranges(self):
+        """(k, 2) intp array: [start, stop) of every weight matrix in theta (not the biases)."""
+        ranges = getattr(self, "_l2_ranges_cache", None)
+        if ranges is None or ranges[1] is not self._layout:
+            ranges = (np.array([(start, stop) for name, _, _, start, stop in self._layout
+                                if name != "b"], dtype=np.intp).reshape(-1, 2), self._layout)
+            self._l2_ranges_cache = ranges
+        return ranges[0]
+
+    def _loss_grad(self, seq, Y, sample_weight, theta, grad=None):
+        """Loss (with the L2 term) and its gradient, a flat vector laid out as theta.
+
+        Returns (loss, grad, grad_norm); grad is written into the given array if any.
+        """
         n_samples = len(seq)
+        dtype = theta.dtype
         states, Z = self._forward(seq, theta)
         if sample_weight is None:
             sw_sum = n_samples
             w = None
         else:
             sw_sum = sample_weight.sum()
-            w = (sample_weight / sw_sum).astype(Z.dtype)
-        loss, dZ = self._output_loss_grad(Z, Y, w)
+            w = (sample_weight / sw_sum).astype(dtype)
+        if grad is None:
+            grad = np.empty_like(theta)
         W_in, W_rec, b = self._views(theta)
-        grad = np.empty_like(theta)
         gW_in, gW_rec, gb = self._views(grad)
-        reg = theta.dtype.type(self.alpha / sw_sum)
-        sq = 0.0
-        for W in W_in + W_rec:
-            sq += float(np.dot(W.ravel(), W.ravel()))
-        loss += 0.5 * self.alpha * sq / sw_sum
+        dZ = self._buffer("dZ", Z.shape, dtype)
+        loss = self._output_loss_grad(Z, Y, w, dZ, gb[-1])   # and gb[-1] = dZ summed
 
         hT = states[-1][:, -1, :]
         np.matmul(hT.T, dZ, out=gW_in[-1])
-        gW_in[-1] += reg * W_in[-1]
-        np.sum(dZ, axis=0, out=gb[-1])
         # dloss/dH of the top layer: zero but at the final step.  The zero buffer is kept
-        # between mini-batches of a fit (elman_backward only reads it).
-        work = getattr(self, "_work", None)
-        key = (states[-1].shape, states[-1].dtype)
-        if work is not None and key in work:
-            dH = work[key]
-        else:
-            dH = np.zeros_like(states[-1])
-            if work is not None:
-                work[key] = dH
+        # between mini-batches of a fit (the backward pass only reads it).
+        dH = self._buffer("dH", states[-1].shape, dtype, zero=True)
         np.matmul(dZ, W_in[-1].T, out=dH[:, -1, :])
+        act = ACTIVATIONS[self.activation]
+        n_timesteps = seq.X.shape[1]
+        bptt = n_timesteps if self.bptt_steps is None else min(self.bptt_steps, n_timesteps)
         for i in reversed(range(len(W_rec))):
             inp = seq.X if i == 0 else states[i - 1]
-            dX, dWi, dWr, db, _ = elman_backward(
-                inp, states[i], dH, W_in[i], W_rec[i], activation=self.activation,
-                lengths=seq.lengths, bptt_steps=self.bptt_steps)
-            np.add(dWi, reg * W_in[i], out=gW_in[i])
-            np.add(dWr, reg * W_rec[i], out=gW_rec[i])
-            gb[i][...] = db
+            # dX of the first layer (the input's gradient) is not needed, nor is dh0
+            dX = None if i == 0 else self._buffer(("dX", i), inp.shape, dtype)
+            _backward_into(inp, states[i], dH, W_in[i], W_rec[i], None, seq.lengths, act,
+                           bptt, dX, gW_in[i], gW_rec[i], gb[i], None)
             dH = dX
-        return loss, grad
+        sq, grad_sq = _train.add_l2(theta, grad, self._l2_ranges(),
+                                    dtype.type(self.alpha / sw_sum))
+        loss += 0.5 * self.alpha * sq / sw_sum
+        return loss, grad, float(np.sqrt(grad_sq))
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
@@ -420,7 +458,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
         elif incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
-        Y = Y.astype(self._theta.dtype, copy=False)
+        Y = np.ascontiguousarray(Y, dtype=self._theta.dtype)
         if seq.X.dtype != self._theta.dtype:
             seq = _Sequences(seq.X.astype(self._theta.dtype), seq.lengths)
 
@@ -437,7 +475,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _check_finite(self, loss, theta, where):
-        if not np.isfinite(loss) or not np.all(np.isfinite(theta)):
+        if not math.isfinite(loss) or (theta is not None and not np.all(np.isfinite(theta))):
             raise ValueError(
                 f"{type(self).__name__} diverged: the loss or the weights became non-finite "
                 f"({where}); the weights were reset to the last finite step. Try a smaller "
@@ -481,6 +519,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         sample_idx = np.arange(n_samples)
         clip = self.clip_norm
+        grad = np.empty_like(theta)
+        self._check_finite(0.0, theta, "at the start")
         try:
             for _ in range(1 if incremental else self.max_iter):
                 start = time.perf_counter()
@@ -493,16 +533,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     idx = sample_idx[batch_slice] if self.shuffle else batch_slice
                     batch = seq.take(idx)
                     sw = None if sample_weight is None else sample_weight[idx]
-                    loss, grad = self._loss_grad(batch, Y[idx], sw, theta)
-                    norm = float(np.sqrt(np.dot(grad, grad)))
-                    self._check_finite(loss + norm, theta, "in the gradient")
-                    if clip is not None and norm > clip:
-                        grad *= theta.dtype.type(clip / norm)
-                    before = theta.copy()
-                    self._optimizer.update(theta, grad)
-                    if not np.all(np.isfinite(theta)):
-                        theta[...] = before
-                        self._check_finite(np.inf, theta, "after an update")
+                    loss, grad, norm = self._loss_grad(batch, Y[idx], sw, theta, grad)
+                    self._check_finite(loss + norm, None, "in the gradient")
+                    scale = clip / norm if clip is not None and norm > clip else 1.0
+                    # the update is all or nothing: theta keeps the last finite step
+                    if not self._optimizer.update(theta, grad, scale):
+                        self._check_finite(np.inf, None, "after an update")
                     accumulated_loss += loss * (batch_slice.stop - batch_slice.start)
                     norms.append(norm)
                 self.n_iter_ += 1
@@ -559,8 +595,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
         def fun(x):
             theta[...] = x
-            loss, grad = self._loss_grad(seq, Y, sample_weight, theta)
-            last["norm"] = float(np.sqrt(np.dot(grad, grad)))
+            loss, grad, last["norm"] = self._loss_grad(seq, Y, sample_weight, theta)
             if not np.isfinite(loss) or not np.isfinite(last["norm"]):
                 return np.inf, np.zeros_like(x)
             return float(loss), grad.astype(np.float64)
@@ -801,26 +836,18 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         return Y.argmax(axis=1) if Y.shape[1] > 1 else Y[:, 0]
 
     @staticmethod
-    def _output_loss_grad(Z, Y, w):
-        """Cross-entropy of the logits Z against one-hot (or 0/1) Y, and dloss/dZ."""
-        if Z.shape[1] == 1:
-            # -[y log s(z) + (1 - y) log s(-z)], exact through log_sigmoid
-            per_sample = -(Y * log_sigmoid(Z) + (1 - Y) * log_sigmoid(-Z))[:, 0]
-            P = sigmoid(Z)
-        else:
-            Zs = Z - Z.max(axis=1, keepdims=True)
-            E = np.exp(Zs)
-            S = E.sum(axis=1, keepdims=True)
-            P = E / S
-            per_sample = (np.log(S) - (Zs * Y).sum(axis=1, keepdims=True))[:, 0]
-        dZ = P - Y
-        if w is None:
-            loss = float(per_sample.mean())
-            dZ *= Z.dtype.type(1.0 / Z.shape[0])
-        else:
-            loss = float(np.dot(w, per_sample))
-            dZ *= w[:, None]
-        return loss, dZ
+    def _output_loss_grad(Z, Y, w, dZ=None, db=None):
+        """Cross-entropy of the logits Z against one-hot (or 0/1) Y; (loss, dloss/dZ).
+
+        Softmax, or the logistic function for one column (exact through log_sigmoid); the
+        mean over samples, or weighted by w (summing to 1).  dZ is written into the given
+        array if any, and only the loss returned; db, if given, receives dZ's column sums.
+        """
+        out = dZ
+        if dZ is None:
+            dZ = np.empty_like(Z)
+        loss = _train.cross_entropy(Z, Y, w, dZ, db)
+        return loss if out is not None else (loss, dZ)
 
     def _score_internal(self, seq, Y, sample_weight, theta):
         Z = self._forward(seq, theta)[1]
@@ -1057,17 +1084,15 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return None
 
     @staticmethod
-    def _output_loss_grad(Z, Y, w):
-        """Half the mean squared error over samples and outputs, and dloss/dZ."""
-        dZ = Z - Y
-        per_sample = 0.5 * (dZ * dZ).mean(axis=1)
-        if w is None:
-            loss = float(per_sample.mean())
-            dZ *= Z.dtype.type(1.0 / (Z.shape[0] * Z.shape[1]))
-        else:
-            loss = float(np.dot(w, per_sample))
-            dZ *= (w / Z.shape[1])[:, None]
-        return loss, dZ
+    def _output_loss_grad(Z, Y, w, dZ=None, db=None):
+        """Half the squared error averaged over outputs and samples (or weighted by w,
+        summing to 1); (loss, dloss/dZ), or only the loss with dZ written into the given
+        array (and, if given, its column sums into db)."""
+        out = dZ
+        if dZ is None:
+            dZ = np.empty_like(Z)
+        loss = _train.squared_error(Z, Y, w, dZ, db)
+        return loss if out is not None else (loss, dZ)
 
     def _score_internal(self, seq, Y, sample_weight, theta):
         Z = self._forward(seq, theta)[1]
@@ -1180,7 +1205,8 @@ def gradient_flow(estimator, X, y, *, layer=-1):
     """
     check_is_fitted(estimator, "_theta")
     seq = estimator._validate_X(X, reset=False)
-    Y = estimator._validate_y(y, len(seq), False, False, None).astype(estimator._theta.dtype)
+    Y = np.ascontiguousarray(estimator._validate_y(y, len(seq), False, False, None),
+                             dtype=estimator._theta.dtype)
     n_rec = estimator.n_layers_ - 1
     if not -n_rec <= layer < n_rec:
         raise ValueError(f"layer={layer} is out of range for {n_rec} recurrent layer(s).")

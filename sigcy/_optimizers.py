@@ -1,12 +1,16 @@
 """Stochastic optimizers on one flat parameter vector.
 
 The semantics follow scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``
-(the same update rules, learning-rate schedules and stopping), but every array is the whole
-packed parameter vector, so a step is a handful of numpy calls whatever the number of
-layers, and the parameters change in one call (``theta += update``): an interrupt between
-two calls leaves either the old or the new parameters, never a mixture.
+(the same update rules, learning-rate schedules and stopping; per element the same operations
+in the same order, so the same bits), but every array is the whole packed parameter vector,
+so a step is one compiled loop (``sigcy/_train.pyx``) whatever the number of layers.  The loop
+writes the new parameters to a scratch vector and copies them over only if all are finite:
+a step either happens completely or not at all, and an interrupt (which Python delivers
+between calls) never leaves a mixture of old and new parameters.
 """
 import numpy as np
+
+from sigcy import _train
 
 
 class _BaseOptimizer:
@@ -15,6 +19,12 @@ class _BaseOptimizer:
     def __init__(self, learning_rate_init):
         self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
+        self._work = None          # scratch of the compiled update, not pickled
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_work"] = None
+        return state
 
     def iteration_ends(self, time_step):
         """Update the learning rate at the end of an epoch (no-op by default)."""
@@ -69,16 +79,16 @@ class SGDOptimizer(_BaseOptimizer):
             print(msg + " Setting learning rate to %f" % self.learning_rate)
         return False
 
-    def update(self, theta, grad):
-        """Apply one step to ``theta`` in place."""
-        lr = theta.dtype.type(self.learning_rate)
-        mom = theta.dtype.type(self.momentum)
-        self.velocity = mom * self.velocity - lr * grad
-        if self.nesterov:
-            update = mom * self.velocity - lr * grad
-        else:
-            update = self.velocity
-        theta += update
+    def update(self, theta, grad, scale=1.0):
+        """One step on ``theta`` in place, with gradient ``grad * scale``.
+
+        Returns False, leaving ``theta`` unchanged, if the step would make it non-finite.
+        """
+        t = theta.dtype.type
+        if self._work is None or self._work.shape != theta.shape:
+            self._work = np.empty_like(theta)
+        return _train.sgd_update(theta, grad, t(scale), self.velocity, t(self.momentum),
+                                 t(self.learning_rate), bool(self.nesterov), self._work)
 
 
 class AdamOptimizer(_BaseOptimizer):
@@ -101,24 +111,19 @@ class AdamOptimizer(_BaseOptimizer):
         self.m = np.zeros(n_params, dtype=dtype)
         self.v = np.zeros(n_params, dtype=dtype)
 
-    def update(self, theta, grad):
-        """Apply one step to ``theta`` in place."""
+    def update(self, theta, grad, scale=1.0):
+        """One step on ``theta`` in place, with gradient ``grad * scale``.
+
+        Returns False, leaving ``theta`` unchanged, if the step would make it non-finite
+        (the moments are updated all the same, as they would be by scikit-learn).
+        """
         t = theta.dtype.type
         self.t += 1
-        # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (in place: the same operations)
-        m, v = self.m, self.v
-        tmp = grad * t(1 - self.beta_1)
-        m *= t(self.beta_1)
-        m += tmp
-        np.multiply(grad, grad, out=tmp)
-        tmp *= t(1 - self.beta_2)
-        v *= t(self.beta_2)
-        v += tmp
         self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
                               / (1 - self.beta_1**self.t))
-        # -lr * m / (sqrt(v) + eps), in scikit-learn's order of operations
-        np.sqrt(v, out=tmp)
-        tmp += t(self.epsilon)
-        update = m * -t(self.learning_rate)
-        update /= tmp
-        theta += update
+        if self._work is None or self._work.shape != theta.shape:
+            self._work = np.empty_like(theta)
+        # 1 - beta is rounded from double, as numpy rounds scikit-learn's python floats
+        return _train.adam_update(theta, grad, t(scale), self.m, self.v, t(self.beta_1),
+                                  t(1 - self.beta_1), t(self.beta_2), t(1 - self.beta_2),
+                                  float(self.learning_rate), t(self.epsilon), self._work)

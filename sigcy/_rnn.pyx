@@ -69,14 +69,24 @@ cdef extern from "sigcy_rnn.h" nogil:
     void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
     double sigcy_tanh_d(double x) noexcept
     float sigcy_tanh_f(float x) noexcept
-    void sigcy_rnn_dsigmoid_d(double *da, const double *g, const double *dh, const double *h,
-                              Py_ssize_t n) noexcept
-    void sigcy_rnn_dsigmoid_f(float *da, const float *g, const float *dh, const float *h,
-                              Py_ssize_t n) noexcept
-    void sigcy_rnn_dtanh_d(double *da, const double *g, const double *dh, const double *h,
-                           Py_ssize_t n) noexcept
-    void sigcy_rnn_dtanh_f(float *da, const float *g, const float *dh, const float *h,
-                           Py_ssize_t n) noexcept
+    void sigcy_rnn_dsigmoid_rows_d(double *da, double *g, const double *dh, const double *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
+    void sigcy_rnn_dsigmoid_rows_f(float *da, float *g, const float *dh, const float *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
+    void sigcy_rnn_dtanh_rows_d(double *da, double *g, const double *dh, const double *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
+    void sigcy_rnn_dtanh_rows_f(float *da, float *g, const float *dh, const float *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
+    void sigcy_rnn_drelu_rows_d(double *da, double *g, const double *dh, const double *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
+    void sigcy_rnn_drelu_rows_f(float *da, float *g, const float *dh, const float *h,
+                                   Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
+                                   const Py_ssize_t *lengths, Py_ssize_t t) noexcept
     void sigcy_rnn_column_sum_d(const double *a, Py_ssize_t n_rows, Py_ssize_t n,
                                 double *out) noexcept
     void sigcy_rnn_column_sum_f(const float *a, Py_ssize_t n_rows, Py_ssize_t n,
@@ -384,33 +394,29 @@ def elman_forward_loop(
 
 
 # ----------------------------------------------------------------------------- backward
-cdef inline void _backward_row(floating *da,              # OUT dA[i, t]
-                               floating *g,               # INOUT carry[i] (+= dH if carried)
-                               const floating *dh,        # IN dH[i, t]
-                               const floating *h,         # IN H[i, t]
-                               Py_ssize_t n_hidden, int act, bint active) noexcept nogil:
+cdef inline void _backward_rows(floating *da,          # OUT dA[i0:i1, t], rows rs apart
+                                floating *g,           # INOUT carry[i0:i1] (+= dH if carried)
+                                const floating *dh,    # IN dH[i0:i1, t], rows rs apart
+                                const floating *h,     # IN H[i0:i1, t], rows rs apart
+                                Py_ssize_t m, Py_ssize_t n_hidden, Py_ssize_t rs,
+                                const Py_ssize_t *lengths,  # IN lengths[i0:i1] or NULL
+                                Py_ssize_t t, int act) noexcept nogil:
     """g + dH[i, t] is dL/dH[i, t]; dA[i, t] = that * act'(H[i, t]), 0 where carried."""
-    cdef Py_ssize_t j
-    cdef floating hj
-    if not active:
-        for j in range(n_hidden):
-            g[j] = g[j] + dh[j]
-            da[j] = 0
-    elif act == _SIGMOID:
+    if act == _SIGMOID:
         if floating is float:
-            sigcy_rnn_dsigmoid_f(da, g, dh, h, n_hidden)
+            sigcy_rnn_dsigmoid_rows_f(da, g, dh, h, m, n_hidden, rs, lengths, t)
         else:
-            sigcy_rnn_dsigmoid_d(da, g, dh, h, n_hidden)
+            sigcy_rnn_dsigmoid_rows_d(da, g, dh, h, m, n_hidden, rs, lengths, t)
     elif act == _TANH:
         if floating is float:
-            sigcy_rnn_dtanh_f(da, g, dh, h, n_hidden)
+            sigcy_rnn_dtanh_rows_f(da, g, dh, h, m, n_hidden, rs, lengths, t)
         else:
-            sigcy_rnn_dtanh_d(da, g, dh, h, n_hidden)
+            sigcy_rnn_dtanh_rows_d(da, g, dh, h, m, n_hidden, rs, lengths, t)
     else:
-        for j in range(n_hidden):
-            hj = h[j]
-            # relu' = 1 where h > 0, else 0; a NaN state gives NaN
-            da[j] = (g[j] + dh[j]) if hj > 0 else (hj if hj != hj else 0)
+        if floating is float:
+            sigcy_rnn_drelu_rows_f(da, g, dh, h, m, n_hidden, rs, lengths, t)
+        else:
+            sigcy_rnn_drelu_rows_d(da, g, dh, h, m, n_hidden, rs, lengths, t)
 
 
 cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
@@ -423,7 +429,8 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           floating *carry0,        # scratch (n_samples, n_hidden)
                           floating *carry1,        # scratch (n_samples, n_hidden)
                           floating *dX,            # OUT (n_samples, n_timesteps, n_features)
-                          floating *dh0,           # OUT (n_samples, n_hidden)
+                                                   #     or NULL (not wanted)
+                          floating *dh0,           # OUT (n_samples, n_hidden) or NULL
                           Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
                           Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """The recursion for samples i0 <= i < i1, then their dX."""
@@ -436,14 +443,14 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     memset(g, 0, m * n_hidden * sizeof(floating))
     for t in range(n_timesteps - 1, -1, -1):
-        for i in range(i0, i1):
-            _backward_row(dA + i * rs + t * n_hidden, g + (i - i0) * n_hidden,
-                          dH + i * rs + t * n_hidden, H + i * rs + t * n_hidden,
-                          n_hidden, act, lengths == NULL or t < lengths[i])
+        _backward_rows(dA + i0 * rs + t * n_hidden, g, dH + i0 * rs + t * n_hidden,
+                       H + i0 * rs + t * n_hidden, m, n_hidden, rs,
+                       lengths + i0 if lengths != NULL else NULL, t, act)
         if t == 0:
             # dh0 = dA[:, 0] @ W_rec^T (every sample is active at t = 0)
-            _pgemm(m, n_hidden, n_hidden, dAb, rs, W_rec_Tp, dh0 + i0 * n_hidden, n_hidden,
-                   False)
+            if dh0 != NULL:
+                _pgemm(m, n_hidden, n_hidden, dAb, rs, W_rec_Tp, dh0 + i0 * n_hidden,
+                       n_hidden, False)
         elif t % bptt_steps == 0:
             # start of a truncation window: nothing flows back to H[:, t-1]
             memset(g, 0, m * n_hidden * sizeof(floating))
@@ -460,8 +467,9 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
             g = g_next
             g_next = tmp
     # dX = dA @ W_in^T for the block's rows
-    _pgemm(m * n_timesteps, n_features, n_hidden, dAb, n_hidden, W_in_Tp,
-           dX + i0 * n_timesteps * n_features, n_features, False)
+    if dX != NULL:
+        _pgemm(m * n_timesteps, n_features, n_hidden, dAb, n_hidden, W_in_Tp,
+               dX + i0 * n_timesteps * n_features, n_features, False)
     sigcy_ftz_end(csr, flush)
 
 
@@ -526,11 +534,11 @@ def elman_backward_loop(
     floating[:, :, ::1] dA,           # OUT scratch (n_samples, n_timesteps, n_hidden):
                                       #     dL/d(pre-activation), dA[:, 0] zeroed on exit
     floating[:, :, ::1] carry,        # OUT scratch (2, n_samples, n_hidden)
-    floating[:, :, ::1] dX,           # OUT (n_samples, n_timesteps, n_features)
+    floating[:, :, ::1] dX,           # OUT (n_samples, n_timesteps, n_features), or None
     floating[:, ::1] dW_in,           # OUT (n_features, n_hidden)
     floating[:, ::1] dW_rec,          # OUT (n_hidden, n_hidden)
     floating[::1] db,                 # OUT (n_hidden,)
-    floating[:, ::1] dh0,             # OUT (n_samples, n_hidden)
+    floating[:, ::1] dh0,             # OUT (n_samples, n_hidden), or None
     int act,
     Py_ssize_t row_block,             # samples per recursion block (any split: same bits)
     Py_ssize_t grad_block,            # rows of dW_rec per block (any split: same bits)
@@ -555,10 +563,16 @@ def elman_backward_loop(
     cdef floating *work = W_in_Tp         # after the recursion, the packed weights' place
     cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
     cdef const Py_ssize_t *lengths_ptr = NULL
+    cdef floating *dX_ptr = NULL
+    cdef floating *dh0_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
     if lengths is not None:
         lengths_ptr = &lengths[0]
+    if dX is not None:
+        dX_ptr = &dX[0, 0, 0]
+    if dh0 is not None:
+        dh0_ptr = &dh0[0, 0]
     with nogil:
         _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
         _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
@@ -567,14 +581,14 @@ def elman_backward_loop(
                               num_threads=threads_rows):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
                                 lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
-                                &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
+                                &carry[1, 0, 0], dX_ptr, dh0_ptr, blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         else:
             for blk in range(n_row_blocks):
                 _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
                                 lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
-                                &carry[1, 0, 0], &dX[0, 0, 0], &dh0[0, 0], blk * row_block,
+                                &carry[1, 0, 0], dX_ptr, dh0_ptr, blk * row_block,
                                 min((blk + 1) * row_block, n_samples), n_timesteps,
                                 n_features, n_hidden, act, flush)
         # weight gradients, after the recursion; carry[0] is free again: the stash

@@ -142,7 +142,8 @@ def _finite_difference_check(est, X, y, sample_weight=None, lengths=None):
     seq = est_module._Sequences(np.ascontiguousarray(X, dtype=np.float64), lengths)
     Y = est._validate_y(y, len(seq), False, False, None).astype(np.float64)
     theta = est._theta.copy()
-    loss, grad = est._loss_grad(seq, Y, sample_weight, theta)
+    loss, grad, norm = est._loss_grad(seq, Y, sample_weight, theta)
+    assert_allclose(norm, np.linalg.norm(grad), rtol=1e-12)
     rng = np.random.default_rng(0)
     idx = rng.choice(theta.size, size=min(40, theta.size), replace=False)
     h = 1e-4
@@ -409,7 +410,7 @@ def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch):
     X, y = _toy_classification()
     clf = RNNClassifier(hidden_layer_sizes=3, max_iter=50, batch_size=40, random_state=0)
     calls = {"n": 0}
-    real_backward = est_module.elman_backward
+    real_backward = est_module._backward_into
 
     def interrupting_backward(*args, **kwargs):
         calls["n"] += 1
@@ -418,7 +419,7 @@ def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch):
             raise KeyboardInterrupt
         return real_backward(*args, **kwargs)
 
-    monkeypatch.setattr(est_module, "elman_backward", interrupting_backward)
+    monkeypatch.setattr(est_module, "_backward_into", interrupting_backward)
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
     assert_array_equal(clf._theta, calls["theta"])
