@@ -11,17 +11,22 @@ the same order (the package builds without FMA contraction), so an update gives 
 as ``sklearn.neural_network._stochastic_optimizers``.  Sums are accumulated in double.
 """
 from cython cimport floating
-from libc.math cimport exp, expf, log, logf, sqrt, sqrtf, isfinite
+from libc.math cimport log, logf, sqrt, sqrtf, isfinite
 from libc.string cimport memcpy
 
 from sigcy._kernels cimport sigmoid, log_sigmoid
 
+cdef extern from "sigcy_train.h" nogil:
+    # x[k] = exp(x[k]) for x[k] <= 0 or NaN, rounded once (vectorized, dispatched)
+    void sigcy_exp_nonpos_array_d(double *x, Py_ssize_t n) noexcept
+    void sigcy_exp_nonpos_array_f(float *x, Py_ssize_t n) noexcept
 
-cdef inline floating _exp(floating x) noexcept nogil:
+
+cdef inline void _exp_nonpos(floating *x, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return expf(x)
+        sigcy_exp_nonpos_array_f(x, n)
     else:
-        return exp(x)
+        sigcy_exp_nonpos_array_d(x, n)
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -51,33 +56,42 @@ def cross_entropy(
     log_sigmoid, finite for any finite z.
     """
     cdef Py_ssize_t n = Z.shape[0], C = Z.shape[1], i, j
-    cdef floating zmax, s, zy, e, scale, p
+    cdef floating zmax, s, zy, scale
     cdef floating inv_n = <floating> (1.0 / n) if n else 0
-    cdef double total = 0.0, per
+    cdef double total = 0.0, wi
     with nogil:
-        for i in range(n):
-            scale = inv_n if w is None else w[i]
-            if C == 1:
+        if C == 1:
+            for i in range(n):
+                scale = inv_n if w is None else w[i]
+                wi = 1.0 / n if w is None else w[i]
                 zy = Z[i, 0]
-                per = -(Y[i, 0] * log_sigmoid(zy) + (1 - Y[i, 0]) * log_sigmoid(-zy))
-                p = sigmoid(zy)
-                dZ[i, 0] = (p - Y[i, 0]) * scale
-            else:
+                total -= wi * (Y[i, 0] * log_sigmoid(zy) + (1 - Y[i, 0]) * log_sigmoid(-zy))
+                dZ[i, 0] = (sigmoid(zy) - Y[i, 0]) * scale
+        else:
+            # loss_i = log(sum_j e^(z_ij - m_i)) - sum_j (z_ij - m_i) y_ij, m_i = max_j z_ij
+            # (a NaN in a row makes the row NaN).  The shifted logits go to dZ, then one exp
+            # loop over the whole batch, then each row's sum, loss and gradient.
+            for i in range(n):
+                wi = 1.0 / n if w is None else w[i]
                 zmax = Z[i, 0]
                 for j in range(1, C):
                     if Z[i, j] > zmax or Z[i, j] != Z[i, j]:
                         zmax = Z[i, j]
-                s = 0
                 zy = 0
                 for j in range(C):
-                    e = _exp(Z[i, j] - zmax)
-                    dZ[i, j] = e
-                    s = s + e
-                    zy = zy + (Z[i, j] - zmax) * Y[i, j]
-                per = _log(s) - zy
+                    dZ[i, j] = Z[i, j] - zmax
+                    zy = zy + dZ[i, j] * Y[i, j]
+                total -= wi * zy
+            _exp_nonpos(&dZ[0, 0], n * C)
+            for i in range(n):
+                scale = inv_n if w is None else w[i]
+                wi = 1.0 / n if w is None else w[i]
+                s = 0
+                for j in range(C):
+                    s = s + dZ[i, j]
+                total += wi * _log(s)
                 for j in range(C):
                     dZ[i, j] = (dZ[i, j] / s - Y[i, j]) * scale
-            total += per * (1.0 / n if w is None else w[i])
         if db is not None:
             _column_sums(dZ, db)
     return total
