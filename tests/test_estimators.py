@@ -325,8 +325,15 @@ def test_sgd_schedules(learning_rate):
     assert np.isfinite(reg.loss_)
     if learning_rate == "invscaling":
         assert reg._optimizer.learning_rate == pytest.approx(0.005 / (reg.t_ + 1) ** 0.5)
-    if learning_rate == "adaptive" and reg.n_iter_ < 30:
-        assert reg._optimizer.learning_rate <= 1e-6
+    if learning_rate == "adaptive":
+        # tol=10: after the first epoch (which sets best_loss_) no epoch improves, so every
+        # n_iter_no_change + 1 = 3 epochs the rate is divided by 5 until it is below 1e-6
+        # (6 divisions from 0.005); the 7th trigger stops: 1 + 7 * 3 epochs
+        reg = RNNRegressor(hidden_layer_sizes=4, solver="sgd", learning_rate=learning_rate,
+                           max_iter=30, random_state=0, n_iter_no_change=2, tol=10.0)
+        reg.fit(X, y)
+        assert reg._optimizer.learning_rate == pytest.approx(0.005 / 5**6)
+        assert reg.n_iter_ == 1 + 7 * 3
 
 
 def test_convergence_warning_and_stopping():
@@ -340,13 +347,26 @@ def test_convergence_warning_and_stopping():
 
 
 @no_convergence_warning
-def test_early_stopping_keeps_best_weights():
+def test_early_stopping_keeps_best_weights(monkeypatch):
     X, y = _toy_classification(n=200)
     clf = RNNClassifier(hidden_layer_sizes=4, early_stopping=True, max_iter=30,
-                        random_state=0).fit(X, y)
+                        random_state=0)
+    seen = []                     # (validation score, weights) after every epoch
+    real_score = RNNClassifier._score_internal
+
+    def recording_score(self, seq, Y, sample_weight, theta):
+        score = real_score(self, seq, Y, sample_weight, theta)
+        seen.append((score, theta.copy()))
+        return score
+
+    monkeypatch.setattr(RNNClassifier, "_score_internal", recording_score)
+    clf.fit(X, y)
     assert clf.best_loss_ is None
-    assert len(clf.validation_scores_) == clf.n_iter_
+    assert len(clf.validation_scores_) == clf.n_iter_ == len(seen)
     assert clf.best_validation_score_ == max(clf.validation_scores_)
+    best = int(np.argmax([score for score, _ in seen]))
+    assert best < len(seen) - 1               # the test means something: not the last epoch
+    assert_array_equal(clf._theta, seen[best][1])
     reg = RNNRegressor(max_iter=3).fit(*_toy_regression())
     assert reg.validation_scores_ is None and reg.best_validation_score_ is None
 
