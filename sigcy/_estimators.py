@@ -28,7 +28,8 @@ from threadpoolctl import ThreadpoolController
 from sigcy import _train
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
 from sigcy._ufuncs import log_sigmoid, sigmoid
-from sigcy.rnn import ACTIVATIONS, _backward_into, _forward_into, elman_backward
+from sigcy import _rnn
+from sigcy.rnn import ACTIVATIONS, _blocks, _forward_into, _n_threads, _scratch, elman_backward
 
 __all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
 
@@ -400,14 +401,46 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             self._l2_ranges_cache = ranges
         return ranges[0]
 
+    def _train_plan(self, n_samples, n_timesteps, dtype):
+        """What the fused training step needs for batches of this shape (kept during fit):
+        (layers table, W_out offset, b_out offset, thread count, zero dH buffer, workspace
+        bytes); see sigcy._rnn.train_loss_grad."""
+        work = getattr(self, "_work", None)
+        key = ("plan", n_samples, n_timesteps, dtype)
+        plan = None if work is None else work.get(key)
+        if plan is not None:
+            return plan
+        offsets = {(name, layer): (start, shape) for name, layer, shape, start, _ in self._layout}
+        n_rec = self.n_layers_ - 1
+        hidden = [offsets[("W_rec", i)][1][0] for i in range(n_rec)]
+        n_threads = _n_threads(n_samples, n_timesteps, max(hidden))
+        rows = []
+        for i, h in enumerate(hidden):
+            row_block, grad_block = _blocks(n_samples, h, n_threads)
+            rows.append((offsets[("W_in", i)][0], offsets[("W_rec", i)][0],
+                         offsets[("b", i)][0], offsets[("W_in", i)][1][0], h, row_block,
+                         grad_block))
+        layers = np.array(rows, dtype=np.intp)
+        nbytes = _rnn.train_work_bytes(dtype == np.float32, layers, n_samples, n_timesteps,
+                                       self.n_outputs_, n_threads)
+        dH = np.zeros((n_samples, n_timesteps, hidden[-1]), dtype)
+        plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], n_threads, dH,
+                nbytes)
+        if work is not None:
+            work[key] = plan
+        return plan
+
     def _loss_grad(self, seq, Y, sample_weight, theta, grad=None):
         """Loss (with the L2 term) and its gradient, a flat vector laid out as theta.
 
-        Returns (loss, grad, grad_norm); grad is written into the given array if any.
+        Returns (loss, grad, grad_norm); grad is written into the given array if any.  One
+        compiled call (sigcy._rnn.train_loss_grad): the recurrences forward, the output layer
+        and its loss, everything backward, the L2 term.  seq.X is C-contiguous in theta's
+        dtype and seq.lengths None or intp (as _validate_X and _fit make them), Y C-contiguous
+        in theta's dtype.
         """
-        n_samples = len(seq)
+        n_samples, n_timesteps = seq.X.shape[:2]
         dtype = theta.dtype
-        states, Z = self._forward(seq, theta)
         if sample_weight is None:
             sw_sum = n_samples
             w = None
@@ -416,31 +449,15 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)
-        W_in, W_rec, b = self._views(theta)
-        gW_in, gW_rec, gb = self._views(grad)
-        dZ = self._buffer("dZ", Z.shape, dtype)
-        loss = self._output_loss_grad(Z, Y, w, dZ, gb[-1])   # and gb[-1] = dZ summed
-
-        hT = states[-1][:, -1, :]
-        np.matmul(hT.T, dZ, out=gW_in[-1])
-        # dloss/dH of the top layer: zero but at the final step.  The zero buffer is kept
-        # between mini-batches of a fit (the backward pass only reads it).
-        dH = self._buffer("dH", states[-1].shape, dtype, zero=True)
-        np.matmul(dZ, W_in[-1].T, out=dH[:, -1, :])
-        act = ACTIVATIONS[self.activation]
-        n_timesteps = seq.X.shape[1]
+        layers, W_out_offset, b_out_offset, n_threads, dH, nbytes = self._train_plan(
+            n_samples, n_timesteps, dtype)
         bptt = n_timesteps if self.bptt_steps is None else min(self.bptt_steps, n_timesteps)
-        for i in reversed(range(len(W_rec))):
-            inp = seq.X if i == 0 else states[i - 1]
-            # dX of the first layer (the input's gradient) is not needed, nor is dh0
-            dX = None if i == 0 else self._buffer(("dX", i), inp.shape, dtype)
-            _backward_into(inp, states[i], dH, W_in[i], W_rec[i], None, seq.lengths, act,
-                           bptt, dX, gW_in[i], gW_rec[i], gb[i], None)
-            dH = dX
-        sq, grad_sq = _train.add_l2(theta, grad, self._l2_ranges(),
-                                    dtype.type(self.alpha / sw_sum))
+        loss, sq, grad_sq = _rnn.train_loss_grad(
+            seq.X, seq.lengths, Y, w, theta, grad, layers, W_out_offset, b_out_offset, dH,
+            self._l2_ranges(), dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
+            bptt, self._cross_entropy, n_threads, True, _scratch(nbytes))
         loss += 0.5 * self.alpha * sq / sw_sum
-        return loss, grad, float(np.sqrt(grad_sq))
+        return loss, grad, math.sqrt(grad_sq)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
@@ -791,6 +808,8 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     True
     """
 
+    _cross_entropy = True        # the output layer's loss in the fused step
+
     def _validate_y(self, y, n_samples, first_pass, incremental, classes):
         y = column_or_1d(y, warn=True)
         if y.dtype.kind in "fc":
@@ -1062,6 +1081,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     >>> bool(reg.score(X, y) > 0.9)
     True
     """
+
+    _cross_entropy = False       # the output layer's loss in the fused step: squared error
 
     def _validate_y(self, y, n_samples, first_pass, incremental, classes):
         y = check_array(y, ensure_2d=False, dtype=_FLOAT_DTYPES, input_name="y")

@@ -344,6 +344,39 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
     sigcy_ftz_end(csr, flush)
 
 
+cdef void _forward_run(const floating *X,        # IN  (n_samples, n_timesteps, n_features)
+                       const floating *W_in,     # IN  (n_features, n_hidden)
+                       const floating *W_rec,    # IN  (n_hidden, n_hidden)
+                       const floating *b,        # IN  (n_hidden,)
+                       const floating *h0,       # IN  (n_samples, n_hidden) or NULL
+                       const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
+                       floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
+                       Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                       Py_ssize_t n_hidden, int act, Py_ssize_t row_block, int n_threads,
+                       bint flush,
+                       floating *scratch,        # _forward_scratch(...) values, 64-byte aligned
+                       ) noexcept nogil:
+    """The forward pass on raw arrays: pack the weights, then the blocks of samples."""
+    cdef Py_ssize_t n_blocks = (n_samples + row_block - 1) // row_block, blk
+    cdef floating *W_in_p = scratch
+    cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
+                                                            <floating> 0))
+    cdef floating *rows = W_rec_p + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
+    n_threads = <int> min(n_threads, n_blocks)
+    _pack(W_in, n_hidden, False, n_features, n_hidden, W_in_p)
+    _pack(W_rec, n_hidden, False, n_hidden, n_hidden, W_rec_p)
+    if n_threads > 1:
+        for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
+            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, rows, blk * row_block,
+                           min((blk + 1) * row_block, n_samples), n_timesteps, n_features,
+                           n_hidden, act, flush)
+    else:
+        for blk in range(n_blocks):
+            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, rows, blk * row_block,
+                           min((blk + 1) * row_block, n_samples), n_timesteps, n_features,
+                           n_hidden, act, flush)
+
+
 def elman_forward_loop(
     const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
@@ -359,38 +392,20 @@ def elman_forward_loop(
     unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
-    cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
-    cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_blocks, blk
-    cdef const floating *h0_ptr = NULL
-    cdef floating *W_in_p = <floating *> _aligned64(
-        scratch, _forward_scratch(n_samples, n_features, n_hidden, <floating> 0)
+    cdef Py_ssize_t n_samples = X.shape[0], n_hidden = W_in.shape[1]
+    cdef floating *work = <floating *> _aligned64(
+        scratch, _forward_scratch(n_samples, X.shape[2], n_hidden, <floating> 0)
         * sizeof(floating))
-    cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
-                                                            <floating> 0))
-    cdef floating *rows = W_rec_p + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
+    cdef const floating *h0_ptr = NULL
     cdef const Py_ssize_t *lengths_ptr = NULL
     if h0 is not None:
         h0_ptr = &h0[0, 0]
     if lengths is not None:
         lengths_ptr = &lengths[0]
-    n_blocks = (n_samples + row_block - 1) // row_block
-    n_threads = <int> min(n_threads, n_blocks)
     with nogil:
-        _pack(&W_in[0, 0], n_hidden, False, n_features, n_hidden, W_in_p)
-        _pack(&W_rec[0, 0], n_hidden, False, n_hidden, n_hidden, W_rec_p)
-        if n_threads > 1:
-            for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
-                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
-                               lengths_ptr, &H[0, 0, 0], rows, blk * row_block,
-                               min((blk + 1) * row_block, n_samples), n_timesteps,
-                               n_features, n_hidden, act, flush)
-        else:
-            for blk in range(n_blocks):
-                _forward_block(&X[0, 0, 0], W_in_p, W_rec_p, &b[0], h0_ptr,
-                               lengths_ptr, &H[0, 0, 0], rows, blk * row_block,
-                               min((blk + 1) * row_block, n_samples), n_timesteps,
-                               n_features, n_hidden, act, flush)
+        _forward_run(&X[0, 0, 0], &W_in[0, 0], &W_rec[0, 0], &b[0], h0_ptr, lengths_ptr,
+                     &H[0, 0, 0], n_samples, X.shape[1], X.shape[2], n_hidden, act, row_block,
+                     n_threads, flush, work)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -522,6 +537,66 @@ cdef void _weight_grads_rec(const floating *H,    # IN  (n_rows, n_hidden), flat
     sigcy_ftz_end(csr, flush)
 
 
+cdef void _backward_run(const floating *X,       # IN  (n_samples, n_timesteps, n_features)
+                        const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
+                        const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
+                        const floating *W_in,    # IN  (n_features, n_hidden)
+                        const floating *W_rec,   # IN  (n_hidden, n_hidden)
+                        const floating *h0,      # IN  (n_samples, n_hidden) or NULL
+                        const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
+                        Py_ssize_t bptt_steps,
+                        floating *dA,            # OUT scratch (n_samples, n_timesteps, n_hidden)
+                        floating *carry,         # OUT scratch (2, n_samples, n_hidden)
+                        floating *dX,            # OUT (n_samples, n_timesteps, n_features) or NULL
+                        floating *dW_in,         # OUT (n_features, n_hidden)
+                        floating *dW_rec,        # OUT (n_hidden, n_hidden)
+                        floating *db,            # OUT (n_hidden,)
+                        floating *dh0,           # OUT (n_samples, n_hidden) or NULL
+                        Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                        Py_ssize_t n_hidden, int act, Py_ssize_t row_block,
+                        Py_ssize_t grad_block, int n_threads, bint flush,
+                        floating *scratch,       # _backward_scratch(...) values, aligned
+                        ) noexcept nogil:
+    """Backpropagation through time on raw arrays (see elman_backward_loop)."""
+    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
+    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
+    cdef Py_ssize_t blk
+    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
+    cdef int threads_grad = <int> min(n_threads, n_grad_blocks)
+    cdef floating *W_in_Tp = scratch
+    cdef floating *W_rec_Tp = W_in_Tp + _round64(_packed_size(n_hidden, n_features,
+                                                              <floating> 0))
+    cdef floating *work = W_in_Tp         # after the recursion, the packed weights' place
+    cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
+    cdef floating *carry1 = carry + n_samples * n_hidden
+    _pack(W_in, n_hidden, True, n_hidden, n_features, W_in_Tp)
+    _pack(W_rec, n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
+    if threads_rows > 1:
+        for blk in prange(n_row_blocks, schedule='static', chunksize=1,
+                          num_threads=threads_rows):
+            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dA, carry, carry1,
+                            dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+                            n_timesteps, n_features, n_hidden, act, flush)
+    else:
+        for blk in range(n_row_blocks):
+            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dA, carry, carry1,
+                            dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+                            n_timesteps, n_features, n_hidden, act, flush)
+    # weight gradients, after the recursion; carry[0] is free again: the stash
+    _weight_grads_first(X, dA, carry, dW_in, db, work, n_samples, n_timesteps, n_features,
+                        n_hidden, flush)
+    if threads_grad > 1:
+        for blk in prange(n_grad_blocks, schedule='static', num_threads=threads_grad):
+            _weight_grads_rec(H, h0, dA, carry, dW_rec, work + threadid() * size_work,
+                              blk * grad_block, min((blk + 1) * grad_block, n_hidden),
+                              n_samples, n_timesteps, n_hidden, flush)
+    else:
+        for blk in range(n_grad_blocks):
+            _weight_grads_rec(H, h0, dA, carry, dW_rec, work, blk * grad_block,
+                              min((blk + 1) * grad_block, n_hidden), n_samples, n_timesteps,
+                              n_hidden, flush)
+
+
 def elman_backward_loop(
     const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
     const floating[:, :, ::1] H,      # IN  (n_samples, n_timesteps, n_hidden)
@@ -547,21 +622,11 @@ def elman_backward_loop(
     unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
-    cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
-    cdef Py_ssize_t n_row_blocks = (n_samples + row_block - 1) // row_block
-    cdef Py_ssize_t n_grad_blocks = (n_hidden + grad_block - 1) // grad_block
-    cdef Py_ssize_t blk
-    cdef int threads_rows = <int> min(n_threads, n_row_blocks)
-    cdef int threads_grad = <int> min(n_threads, n_grad_blocks)
-    cdef const floating *h0_ptr = NULL
-    cdef floating *W_in_Tp = <floating *> _aligned64(
+    cdef floating *work = <floating *> _aligned64(
         scratch, _backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
         * sizeof(floating))
-    cdef floating *W_rec_Tp = W_in_Tp + _round64(_packed_size(n_hidden, n_features,
-                                                              <floating> 0))
-    cdef floating *work = W_in_Tp         # after the recursion, the packed weights' place
-    cdef Py_ssize_t size_work = _backward_work(n_features, n_hidden, grad_block, <floating> 0)
+    cdef const floating *h0_ptr = NULL
     cdef const Py_ssize_t *lengths_ptr = NULL
     cdef floating *dX_ptr = NULL
     cdef floating *dh0_ptr = NULL
@@ -574,35 +639,207 @@ def elman_backward_loop(
     if dh0 is not None:
         dh0_ptr = &dh0[0, 0]
     with nogil:
-        _pack(&W_in[0, 0], n_hidden, True, n_hidden, n_features, W_in_Tp)
-        _pack(&W_rec[0, 0], n_hidden, True, n_hidden, n_hidden, W_rec_Tp)
-        if threads_rows > 1:
-            for blk in prange(n_row_blocks, schedule='static', chunksize=1,
-                              num_threads=threads_rows):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
-                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
-                                &carry[1, 0, 0], dX_ptr, dh0_ptr, blk * row_block,
-                                min((blk + 1) * row_block, n_samples), n_timesteps,
-                                n_features, n_hidden, act, flush)
+        _backward_run(&X[0, 0, 0], &H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
+                      h0_ptr, lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0], dX_ptr,
+                      &dW_in[0, 0], &dW_rec[0, 0], &db[0], dh0_ptr, X.shape[0], X.shape[1],
+                      n_features, n_hidden, act, row_block, grad_block, n_threads, flush, work)
+
+
+# ---------------------------------------------------------------------- fused training step
+cdef extern from "sigcy_train.h" nogil:
+    double sigcy_cross_entropy_d(const double *Z, const double *Y, const double *w, double *dZ,
+                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_cross_entropy_f(const float *Z, const float *Y, const float *w, float *dZ,
+                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_squared_error_d(const double *Z, const double *Y, const double *w, double *dZ,
+                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_squared_error_f(const float *Z, const float *Y, const float *w, float *dZ,
+                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_add_l2_d(const double *theta, double *grad, Py_ssize_t n,
+                          const Py_ssize_t *ranges, Py_ssize_t k, double reg,
+                          double *sq) noexcept
+    double sigcy_add_l2_f(const float *theta, float *grad, Py_ssize_t n,
+                          const Py_ssize_t *ranges, Py_ssize_t k, float reg, double *sq) noexcept
+
+cdef enum:
+    # columns of the `layers` table of train_loss_grad, one row per recurrent layer
+    _L_W_IN = 0       # offset of W_in (n_in, n_hidden) in theta
+    _L_W_REC = 1      # offset of W_rec (n_hidden, n_hidden)
+    _L_B = 2          # offset of b (n_hidden,)
+    _L_N_IN = 3
+    _L_N_HIDDEN = 4
+    _L_ROW_BLOCK = 5
+    _L_GRAD_BLOCK = 6
+    _L_COLUMNS = 7
+
+
+cdef Py_ssize_t _train_layout(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samples,
+                              Py_ssize_t n_timesteps, Py_ssize_t n_outputs, int n_threads,
+                              Py_ssize_t *offsets, floating dummy) noexcept nogil:
+    """Offsets (in values, 64-value aligned) of train_loss_grad's workspace regions, written
+    to offsets[0 .. 2 * n_layers + 7): the states H_l of every layer, the gradients dX_l
+    reaching layers 1.. from above, dA, carry, Z, dZ, the packed output weights (both ways),
+    then the recurrences' scratch, the largest any layer needs.  Returns the total."""
+    cdef Py_ssize_t n_layers = layers.shape[0], l, off = 0, h_max = 1, f, h, scratch = 0
+    cdef Py_ssize_t h_last = layers[n_layers - 1, _L_N_HIDDEN]
+    cdef Py_ssize_t nt = n_samples * n_timesteps
+    for l in range(n_layers):
+        f = layers[l, _L_N_IN]
+        h = layers[l, _L_N_HIDDEN]
+        h_max = max(h_max, h)
+        scratch = max(scratch, _forward_scratch(n_samples, f, h, dummy),
+                      _backward_scratch(f, h, layers[l, _L_GRAD_BLOCK], n_threads, dummy))
+        offsets[l] = off                                      # H_l
+        off += _round64(nt * h)
+        offsets[n_layers + l] = off                           # dX_l (l >= 1): (n, T, n_in)
+        off += _round64(nt * f) if l > 0 else 0
+    offsets[2 * n_layers] = off                               # dA
+    off += _round64(nt * h_max)
+    offsets[2 * n_layers + 1] = off                           # carry
+    off += _round64(2 * n_samples * h_max)
+    offsets[2 * n_layers + 2] = off                           # Z
+    off += _round64(n_samples * n_outputs)
+    offsets[2 * n_layers + 3] = off                           # dZ
+    off += _round64(n_samples * n_outputs)
+    offsets[2 * n_layers + 4] = off                           # W_out packed
+    off += _round64(_packed_size(h_last, n_outputs, dummy))
+    offsets[2 * n_layers + 5] = off                           # W_out^T packed / A^T B work
+    off += _round64(max(_packed_size(n_outputs, h_last, dummy),
+                        _gemm_tn_work(h_last, n_outputs, dummy)))
+    offsets[2 * n_layers + 6] = off                           # recurrences' scratch
+    off += _round64(scratch)
+    return off + 64
+
+
+def train_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samples,
+                     Py_ssize_t n_timesteps, Py_ssize_t n_outputs, int n_threads):
+    """Bytes of the ``work`` buffer that train_loss_grad needs."""
+    cdef Py_ssize_t offsets[2 * 64 + 7]
+    if layers.shape[0] < 1 or layers.shape[0] > 64 or layers.shape[1] != _L_COLUMNS:
+        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
+                         f"({layers.shape[0]}, {layers.shape[1]})")
+    if float32:
+        return _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
+                             <float> 0) * sizeof(float)
+    return _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
+                         <double> 0) * sizeof(double)
+
+
+def train_loss_grad(
+    const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
+    const floating[:, ::1] Y,         # IN  (n_samples, n_outputs) targets
+    const floating[::1] w,            # IN  (n_samples,) weights summing to 1, or None
+    const floating[::1] theta,        # IN  parameters (layout: layers and head)
+    floating[::1] grad,               # OUT gradient, laid out as theta
+    const Py_ssize_t[:, ::1] layers,  # IN  (n_layers, _L_COLUMNS), see the enum above
+    Py_ssize_t W_out_offset,          # IN  W_out (n_hidden_last, n_outputs) in theta
+    Py_ssize_t b_out_offset,          # IN  b_out (n_outputs,) in theta
+    floating[:, :, ::1] dH_top,       # IN  (n_samples, n_timesteps, n_hidden_last) zeros but
+                                      #     at the last step, which is overwritten
+    const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
+    floating reg,                     # IN  L2 factor on those (alpha / sum of weights)
+    int act, Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
+    unsigned char[::1] work,          # scratch, train_work_bytes(...) bytes
+):
+    """Loss and gradient of the estimators' network on one batch, in one call.
+
+    The recurrent layers forward (as elman_forward_loop), the output layer on the last
+    layer's final state (Z = h_T @ W_out + b_out), its loss (cross_entropy: softmax or
+    logistic cross-entropy, else half squared error) and dZ, the output layer's gradients,
+    dH_top[:, -1] = dZ @ W_out^T, the layers backward (as elman_backward_loop, without the
+    first layer's dX and any dh0), and grad += reg * theta on the weights.  The caller
+    (sigcy._estimators) checked every shape.  Returns (data loss, sum of the squared
+    weights, squared norm of grad).
+    """
+    cdef Py_ssize_t n_layers = layers.shape[0], l
+    cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
+    cdef Py_ssize_t n_outputs = Y.shape[1]
+    cdef Py_ssize_t h_last = layers[n_layers - 1, _L_N_HIDDEN], f, h
+    cdef Py_ssize_t offsets[2 * 64 + 7]
+    cdef Py_ssize_t total
+    cdef floating *ws
+    cdef const floating *th = &theta[0]
+    cdef floating *g = &grad[0]
+    cdef const floating *inp
+    cdef const floating *hT
+    cdef floating *dHl
+    cdef floating *dXl
+    cdef floating *Z
+    cdef floating *dZ
+    cdef const floating *wp = NULL
+    cdef const Py_ssize_t *lengths_ptr = NULL
+    cdef double loss, sq = 0.0, gsq
+    cdef Py_ssize_t i, j
+    if n_layers < 1 or n_layers > 64 or layers.shape[1] != _L_COLUMNS:
+        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
+                         f"({layers.shape[0]}, {layers.shape[1]})")
+    total = _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
+                          <floating> 0)
+    ws = <floating *> _aligned64(work, total * sizeof(floating))
+    if w is not None:
+        wp = &w[0]
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
+    with nogil:
+        inp = &X[0, 0, 0]
+        for l in range(n_layers):
+            f = layers[l, _L_N_IN]
+            h = layers[l, _L_N_HIDDEN]
+            _forward_run(inp, th + layers[l, _L_W_IN], th + layers[l, _L_W_REC],
+                         th + layers[l, _L_B], NULL, lengths_ptr, ws + offsets[l], n_samples,
+                         n_timesteps, f, h, act, layers[l, _L_ROW_BLOCK], n_threads, flush,
+                         ws + offsets[2 * n_layers + 6])
+            inp = ws + offsets[l]
+        # output layer: Z = h_T @ W_out + b_out, rows of h_T n_timesteps * h_last apart
+        hT = ws + offsets[n_layers - 1] + (n_timesteps - 1) * h_last
+        Z = ws + offsets[2 * n_layers + 2]
+        dZ = ws + offsets[2 * n_layers + 3]
+        _pack(th + W_out_offset, n_outputs, False, h_last, n_outputs,
+              ws + offsets[2 * n_layers + 4])
+        _pgemm(n_samples, n_outputs, h_last, hT, n_timesteps * h_last,
+               ws + offsets[2 * n_layers + 4], Z, n_outputs, False)
+        for i in range(n_samples):
+            for j in range(n_outputs):
+                Z[i * n_outputs + j] = Z[i * n_outputs + j] + th[b_out_offset + j]
+        if cross_entropy:
+            if floating is float:
+                loss = sigcy_cross_entropy_f(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
+                                             n_outputs)
+            else:
+                loss = sigcy_cross_entropy_d(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
+                                             n_outputs)
+        elif floating is float:
+            loss = sigcy_squared_error_f(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
+                                         n_outputs)
         else:
-            for blk in range(n_row_blocks):
-                _backward_block(&H[0, 0, 0], &dH[0, 0, 0], W_in_Tp, W_rec_Tp,
-                                lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0],
-                                &carry[1, 0, 0], dX_ptr, dh0_ptr, blk * row_block,
-                                min((blk + 1) * row_block, n_samples), n_timesteps,
-                                n_features, n_hidden, act, flush)
-        # weight gradients, after the recursion; carry[0] is free again: the stash
-        _weight_grads_first(&X[0, 0, 0], &dA[0, 0, 0], &carry[0, 0, 0], &dW_in[0, 0], &db[0],
-                            work, n_samples, n_timesteps, n_features, n_hidden, flush)
-        if threads_grad > 1:
-            for blk in prange(n_grad_blocks, schedule='static', num_threads=threads_grad):
-                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
-                                  &dW_rec[0, 0], work + threadid() * size_work,
-                                  blk * grad_block, min((blk + 1) * grad_block, n_hidden),
-                                  n_samples, n_timesteps, n_hidden, flush)
+            loss = sigcy_squared_error_d(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
+                                         n_outputs)
+        # dW_out = h_T^T dZ; dH_top[:, -1] = dZ @ W_out^T
+        _gemm_tn(h_last, n_outputs, n_samples, hT, n_timesteps * h_last, dZ, n_outputs,
+                 g + W_out_offset, n_outputs, False, ws + offsets[2 * n_layers + 5])
+        _pack(th + W_out_offset, n_outputs, True, n_outputs, h_last,
+              ws + offsets[2 * n_layers + 5])
+        _pgemm(n_samples, h_last, n_outputs, dZ, n_outputs, ws + offsets[2 * n_layers + 5],
+               &dH_top[0, 0, 0] + (n_timesteps - 1) * h_last, n_timesteps * h_last, False)
+        dHl = &dH_top[0, 0, 0]
+        for l in range(n_layers - 1, -1, -1):
+            f = layers[l, _L_N_IN]
+            h = layers[l, _L_N_HIDDEN]
+            inp = &X[0, 0, 0] if l == 0 else ws + offsets[l - 1]
+            dXl = NULL if l == 0 else ws + offsets[n_layers + l]
+            _backward_run(inp, ws + offsets[l], dHl, th + layers[l, _L_W_IN],
+                          th + layers[l, _L_W_REC], NULL, lengths_ptr, bptt_steps,
+                          ws + offsets[2 * n_layers], ws + offsets[2 * n_layers + 1], dXl,
+                          g + layers[l, _L_W_IN], g + layers[l, _L_W_REC], g + layers[l, _L_B],
+                          NULL, n_samples, n_timesteps, f, h, act, layers[l, _L_ROW_BLOCK],
+                          layers[l, _L_GRAD_BLOCK], n_threads, flush,
+                          ws + offsets[2 * n_layers + 6])
+            dHl = dXl
+        if floating is float:
+            gsq = sigcy_add_l2_f(th, g, theta.shape[0], &l2_ranges[0, 0], l2_ranges.shape[0],
+                                 reg, &sq)
         else:
-            for blk in range(n_grad_blocks):
-                _weight_grads_rec(&H[0, 0, 0], h0_ptr, &dA[0, 0, 0], &carry[0, 0, 0],
-                                  &dW_rec[0, 0], work, blk * grad_block,
-                                  min((blk + 1) * grad_block, n_hidden), n_samples,
-                                  n_timesteps, n_hidden, flush)
+            gsq = sigcy_add_l2_d(th, g, theta.shape[0], &l2_ranges[0, 0], l2_ranges.shape[0],
+                                 reg, &sq)
+    return loss, sq, gsq

@@ -11,29 +11,24 @@ the same order (the package builds without FMA contraction), so an update gives 
 as ``sklearn.neural_network._stochastic_optimizers``.  Sums are accumulated in double.
 """
 from cython cimport floating
-from libc.math cimport log, logf, sqrt, sqrtf, isfinite
+from libc.math cimport sqrt, sqrtf, isfinite
 from libc.string cimport memcpy
 
-from sigcy._kernels cimport sigmoid, log_sigmoid
 
 cdef extern from "sigcy_train.h" nogil:
-    # x[k] = exp(x[k]) for x[k] <= 0 or NaN, rounded once (vectorized, dispatched)
-    void sigcy_exp_nonpos_array_d(double *x, Py_ssize_t n) noexcept
-    void sigcy_exp_nonpos_array_f(float *x, Py_ssize_t n) noexcept
-
-
-cdef inline void _exp_nonpos(floating *x, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        sigcy_exp_nonpos_array_f(x, n)
-    else:
-        sigcy_exp_nonpos_array_d(x, n)
-
-
-cdef inline floating _log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
+    double sigcy_cross_entropy_d(const double *Z, const double *Y, const double *w, double *dZ,
+                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_cross_entropy_f(const float *Z, const float *Y, const float *w, float *dZ,
+                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_squared_error_d(const double *Z, const double *Y, const double *w, double *dZ,
+                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_squared_error_f(const float *Z, const float *Y, const float *w, float *dZ,
+                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
+    double sigcy_add_l2_d(const double *theta, double *grad, Py_ssize_t n,
+                          const Py_ssize_t *ranges, Py_ssize_t k, double reg,
+                          double *sq) noexcept
+    double sigcy_add_l2_f(const float *theta, float *grad, Py_ssize_t n,
+                          const Py_ssize_t *ranges, Py_ssize_t k, float reg, double *sq) noexcept
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -43,94 +38,55 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-def cross_entropy(
-    const floating[:, ::1] Z,     # IN  (n, C) logits; C == 1: binary (logistic)
-    const floating[:, ::1] Y,     # IN  (n, C) one-hot targets (C == 1: 0/1)
-    const floating[::1] w,        # IN  (n,) sample weights summing to 1, or None (1/n each)
-    floating[:, ::1] dZ,          # OUT (n, C) dloss/dZ
-    floating[::1] db=None,        # OUT (C,) column sums of dZ (the output bias's gradient)
-):
+def _loss(bint cross_entropy, const floating[:, ::1] Z, const floating[:, ::1] Y,
+          const floating[::1] w, floating[:, ::1] dZ, floating[::1] db):
+    cdef Py_ssize_t n = Z.shape[0], C = Z.shape[1]
+    cdef const floating *wp = NULL
+    cdef floating *dbp = NULL
+    if Y.shape[0] != n or Y.shape[1] != C or dZ.shape[0] != n or dZ.shape[1] != C:
+        raise ValueError(f"Z ({n}, {C}), Y ({Y.shape[0]}, {Y.shape[1]}) and dZ "
+                         f"({dZ.shape[0]}, {dZ.shape[1]}) differ in shape")
+    if w is not None:
+        if w.shape[0] != n:
+            raise ValueError(f"w has {w.shape[0]} values for {n} samples")
+        wp = &w[0]
+    if db is not None:
+        if db.shape[0] != C:
+            raise ValueError(f"db has {db.shape[0]} values for {C} outputs")
+        dbp = &db[0]
+    if n == 0 or C == 0:
+        return 0.0
+    cdef double loss
+    with nogil:
+        if cross_entropy:
+            if floating is float:
+                loss = sigcy_cross_entropy_f(&Z[0, 0], &Y[0, 0], wp, &dZ[0, 0], dbp, n, C)
+            else:
+                loss = sigcy_cross_entropy_d(&Z[0, 0], &Y[0, 0], wp, &dZ[0, 0], dbp, n, C)
+        elif floating is float:
+            loss = sigcy_squared_error_f(&Z[0, 0], &Y[0, 0], wp, &dZ[0, 0], dbp, n, C)
+        else:
+            loss = sigcy_squared_error_d(&Z[0, 0], &Y[0, 0], wp, &dZ[0, 0], dbp, n, C)
+    return loss
+
+
+def cross_entropy(Z, Y, w, dZ, db=None):
     """Mean (or w-weighted) cross-entropy of softmax(Z), or of sigmoid(Z) when C == 1.
 
-    dZ = (p - Y) * (1/n or w[i]).  The binary loss is -(y log s(z) + (1-y) log s(-z)) through
-    log_sigmoid, finite for any finite z.
+    Z, Y, dZ: (n, C) C-contiguous arrays of one float dtype; w: (n,) weights summing to 1,
+    or None (1/n each).  Writes dZ = (p - Y) * (1/n or w[i]) and, if given, db = dZ's column
+    sums (the output bias's gradient); returns the loss.  The binary loss is
+    -(y log s(z) + (1-y) log s(-z)) through log_sigmoid, finite for any finite z.
     """
-    cdef Py_ssize_t n = Z.shape[0], C = Z.shape[1], i, j
-    cdef floating zmax, s, zy, scale
-    cdef floating inv_n = <floating> (1.0 / n) if n else 0
-    cdef double total = 0.0, wi
-    with nogil:
-        if C == 1:
-            for i in range(n):
-                scale = inv_n if w is None else w[i]
-                wi = 1.0 / n if w is None else w[i]
-                zy = Z[i, 0]
-                total -= wi * (Y[i, 0] * log_sigmoid(zy) + (1 - Y[i, 0]) * log_sigmoid(-zy))
-                dZ[i, 0] = (sigmoid(zy) - Y[i, 0]) * scale
-        else:
-            # loss_i = log(sum_j e^(z_ij - m_i)) - sum_j (z_ij - m_i) y_ij, m_i = max_j z_ij
-            # (a NaN in a row makes the row NaN).  The shifted logits go to dZ, then one exp
-            # loop over the whole batch, then each row's sum, loss and gradient.
-            for i in range(n):
-                wi = 1.0 / n if w is None else w[i]
-                zmax = Z[i, 0]
-                for j in range(1, C):
-                    if Z[i, j] > zmax or Z[i, j] != Z[i, j]:
-                        zmax = Z[i, j]
-                zy = 0
-                for j in range(C):
-                    dZ[i, j] = Z[i, j] - zmax
-                    zy = zy + dZ[i, j] * Y[i, j]
-                total -= wi * zy
-            _exp_nonpos(&dZ[0, 0], n * C)
-            for i in range(n):
-                scale = inv_n if w is None else w[i]
-                wi = 1.0 / n if w is None else w[i]
-                s = 0
-                for j in range(C):
-                    s = s + dZ[i, j]
-                total += wi * _log(s)
-                for j in range(C):
-                    dZ[i, j] = (dZ[i, j] / s - Y[i, j]) * scale
-        if db is not None:
-            _column_sums(dZ, db)
-    return total
+    return _loss(True, Z, Y, w, dZ, db)
 
 
-cdef void _column_sums(const floating[:, ::1] a, floating[::1] out) noexcept nogil:
-    """out[j] = sum of a[:, j], the rows in order."""
-    cdef Py_ssize_t i, j
-    for j in range(a.shape[1]):
-        out[j] = 0
-    for i in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            out[j] = out[j] + a[i, j]
+def squared_error(Z, Y, w, dZ, db=None):
+    """Half the squared error averaged over outputs and samples (or weighted by w).
 
-
-def squared_error(
-    const floating[:, ::1] Z,     # IN  (n, C) predictions
-    const floating[:, ::1] Y,     # IN  (n, C) targets
-    const floating[::1] w,        # IN  (n,) sample weights summing to 1, or None (1/n each)
-    floating[:, ::1] dZ,          # OUT (n, C) dloss/dZ
-    floating[::1] db=None,        # OUT (C,) column sums of dZ (the output bias's gradient)
-):
-    """Half the mean (or w-weighted) squared error over outputs; dZ = (Z - Y) * (1/(nC) or w[i]/C)."""
-    cdef Py_ssize_t n = Z.shape[0], C = Z.shape[1], i, j
-    cdef floating d, scale
-    cdef floating inv_nc = <floating> (1.0 / (n * C)) if n * C else 0
-    cdef double total = 0.0, per
-    with nogil:
-        for i in range(n):
-            scale = inv_nc if w is None else w[i] / C
-            per = 0.0
-            for j in range(C):
-                d = Z[i, j] - Y[i, j]
-                per += <double> d * d
-                dZ[i, j] = d * scale
-            total += 0.5 * per / C * (1.0 / n if w is None else w[i])
-        if db is not None:
-            _column_sums(dZ, db)
-    return total
+    As cross_entropy; dZ = (Z - Y) * (1/(nC) or w[i]/C).
+    """
+    return _loss(False, Z, Y, w, dZ, db)
 
 
 def add_l2(
@@ -140,15 +96,22 @@ def add_l2(
     floating reg,
 ):
     """grad += reg * theta on the weight ranges; return (sum of theta**2 there, |grad|**2)."""
-    cdef Py_ssize_t r, j
-    cdef double sq = 0.0, gsq = 0.0
+    cdef double sq = 0.0, gsq
+    cdef Py_ssize_t r
+    if grad.shape[0] != theta.shape[0] or ranges.shape[1] != 2:
+        raise ValueError("theta and grad differ in size, or ranges is not (k, 2)")
+    for r in range(ranges.shape[0]):
+        if not 0 <= ranges[r, 0] <= ranges[r, 1] <= theta.shape[0]:
+            raise ValueError(f"range {r} is outside theta")
+    if theta.shape[0] == 0:
+        return 0.0, 0.0
     with nogil:
-        for r in range(ranges.shape[0]):
-            for j in range(ranges[r, 0], ranges[r, 1]):
-                grad[j] = grad[j] + reg * theta[j]
-                sq += <double> theta[j] * theta[j]
-        for j in range(grad.shape[0]):
-            gsq += <double> grad[j] * grad[j]
+        if floating is float:
+            gsq = sigcy_add_l2_f(&theta[0], &grad[0], theta.shape[0], &ranges[0, 0],
+                                 ranges.shape[0], reg, &sq)
+        else:
+            gsq = sigcy_add_l2_d(&theta[0], &grad[0], theta.shape[0], &ranges[0, 0],
+                                 ranges.shape[0], reg, &sq)
     return sq, gsq
 
 

@@ -430,16 +430,16 @@ def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch):
     X, y = _toy_classification()
     clf = RNNClassifier(hidden_layer_sizes=3, max_iter=50, batch_size=40, random_state=0)
     calls = {"n": 0}
-    real_backward = est_module._backward_into
+    real_step = est_module._rnn.train_loss_grad
 
-    def interrupting_backward(*args, **kwargs):
+    def interrupting_step(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:
             calls["theta"] = clf._theta.copy()
             raise KeyboardInterrupt
-        return real_backward(*args, **kwargs)
+        return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(est_module, "_backward_into", interrupting_backward)
+    monkeypatch.setattr(est_module._rnn, "train_loss_grad", interrupting_step)
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
     assert_array_equal(clf._theta, calls["theta"])
