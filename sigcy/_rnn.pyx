@@ -646,20 +646,10 @@ def elman_backward_loop(
 
 
 # ---------------------------------------------------------------------- fused training step
-cdef extern from "sigcy_train.h" nogil:
-    double sigcy_cross_entropy_d(const double *Z, const double *Y, const double *w, double *dZ,
-                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_cross_entropy_f(const float *Z, const float *Y, const float *w, float *dZ,
-                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_squared_error_d(const double *Z, const double *Y, const double *w, double *dZ,
-                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_squared_error_f(const float *Z, const float *Y, const float *w, float *dZ,
-                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_add_l2_d(const double *theta, double *grad, Py_ssize_t n,
-                          const Py_ssize_t *ranges, Py_ssize_t k, double reg,
-                          double *sq) noexcept
-    double sigcy_add_l2_f(const float *theta, float *grad, Py_ssize_t n,
-                          const Py_ssize_t *ranges, Py_ssize_t k, float reg, double *sq) noexcept
+from sigcy._train cimport (
+    sigcy_add_l2_d, sigcy_add_l2_f, sigcy_cross_entropy_d, sigcy_cross_entropy_f,
+    sigcy_squared_error_d, sigcy_squared_error_f,
+)
 
 cdef enum:
     # columns of the `layers` table of train_loss_grad, one row per recurrent layer

@@ -1,34 +1,20 @@
 """Compiled pieces of the estimators' training step (sigcy/_estimators.py).
 
-A mini-batch step of RNNClassifier on the digits sequences (200 x 8 x 32) spends ~0.4 ms in
-the recurrences; done with numpy, the output layer's loss, the L2 term, the gradient norm and
-the optimizer update added ~0.2 ms of small array operations and temporaries.  Each is one
-loop here, over arrays that the caller allocates and keeps between steps.
+The step's loss and gradient are one call of sigcy._rnn.train_loss_grad (recurrences, output
+layer, loss, L2 term); the loss and L2 loops it uses are C (src/sigcy_train.h, declared in
+_train.pxd), wrapped here for the estimators' other uses (gradient_flow) and the tests.  The
+optimizer updates (sigcy/_optimizers.py) are the loops below: with numpy, the update alone
+was ~8 small array operations and temporaries per step.
 
 Every loop runs in one thread, in index order, so the results do not depend on anything but
 the inputs.  Per element, the optimizers compute what scikit-learn's numpy code computes, in
-the same order (the package builds without FMA contraction), so an update gives the same bits
-as ``sklearn.neural_network._stochastic_optimizers``.  Sums are accumulated in double.
+the same order and precision (the package builds without FMA contraction), so an update gives
+the same bits as ``sklearn.neural_network._stochastic_optimizers`` (tested).  Sums are
+accumulated in double.
 """
 from cython cimport floating
 from libc.math cimport sqrt, sqrtf, isfinite
 from libc.string cimport memcpy
-
-
-cdef extern from "sigcy_train.h" nogil:
-    double sigcy_cross_entropy_d(const double *Z, const double *Y, const double *w, double *dZ,
-                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_cross_entropy_f(const float *Z, const float *Y, const float *w, float *dZ,
-                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_squared_error_d(const double *Z, const double *Y, const double *w, double *dZ,
-                                 double *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_squared_error_f(const float *Z, const float *Y, const float *w, float *dZ,
-                                 float *db, Py_ssize_t n, Py_ssize_t C) noexcept
-    double sigcy_add_l2_d(const double *theta, double *grad, Py_ssize_t n,
-                          const Py_ssize_t *ranges, Py_ssize_t k, double reg,
-                          double *sq) noexcept
-    double sigcy_add_l2_f(const float *theta, float *grad, Py_ssize_t n,
-                          const Py_ssize_t *ranges, Py_ssize_t k, float reg, double *sq) noexcept
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
