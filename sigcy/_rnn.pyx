@@ -26,8 +26,8 @@ Design
   The weight gradients sum over every sample, after the recursion: ``dW_in = X^T dA`` and
   ``db`` (a sum over the rows in row order) on the calling thread, then
   ``dW_rec = H_prev^T dA`` over blocks of ``grad_block`` of its rows, one per thread.
-- Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
-  vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
+- Elementwise kernels: sigmoid and tanh through sigcy's dispatched array loops (tanh in place
+  on all the rows of a step in one call), relu inline.  Derivatives come from the stored
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
@@ -40,6 +40,14 @@ cdef extern from "sigcy_kernels.h" nogil:
                                  Py_ssize_t n) noexcept
     void sigcy_sigmoid_f_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
                                  Py_ssize_t n) noexcept
+    void sigcy_tanh_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
+                              Py_ssize_t n) noexcept
+    void sigcy_tanh_f_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
+                              Py_ssize_t n) noexcept
+    void sigcy_bias_tanh_rows_d(double *c, Py_ssize_t rs, const double *b, Py_ssize_t m,
+                                Py_ssize_t n) noexcept
+    void sigcy_bias_tanh_rows_f(float *c, Py_ssize_t rs, const float *b, Py_ssize_t m,
+                                Py_ssize_t n) noexcept
     const char *sigcy_dispatch_init() noexcept
 
 cdef extern from "sigcy_gemm.h" nogil:
@@ -65,10 +73,6 @@ cdef extern from "sigcy_gemm.h" nogil:
                          Py_ssize_t ldc, int accumulate, double *work) noexcept
 
 cdef extern from "sigcy_rnn.h" nogil:
-    void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
-    void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
-    double sigcy_tanh_d(double x) noexcept
-    float sigcy_tanh_f(float x) noexcept
     void sigcy_rnn_dsigmoid_d(double *da, const double *g, const double *dh, const double *h,
                               Py_ssize_t n) noexcept
     void sigcy_rnn_dsigmoid_f(float *da, const float *g, const float *dh, const float *h,
@@ -102,13 +106,13 @@ cdef enum:
 
 
 def _tanh(floating[::1] x):
-    """In-place tanh with the RNN's kernel (for the accuracy tests)."""
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if floating is float:
-            x[i] = sigcy_tanh_f(x[i])
-        else:
-            x[i] = sigcy_tanh_d(x[i])
+    """In-place tanh with the RNN's dispatched kernel (for the accuracy tests)."""
+    if floating is float:
+        sigcy_tanh_f_strided(<char *> &x[0], sizeof(float), <char *> &x[0], sizeof(float),
+                             x.shape[0])
+    else:
+        sigcy_tanh_d_strided(<char *> &x[0], sizeof(double), <char *> &x[0], sizeof(double),
+                             x.shape[0])
 
 
 # ----------------------------------------------------------------------------- packed GEMMs
@@ -250,15 +254,41 @@ cdef inline void _forward_row(floating *row,              # INOUT pre-activation
             sigcy_sigmoid_d_strided(<char *> row, sizeof(double), <char *> row, sizeof(double),
                                     n_hidden)
     elif act == _TANH:
-        if floating is float:
-            sigcy_rnn_bias_tanh_f(row, b, n_hidden)
-        else:
-            sigcy_rnn_bias_tanh_d(row, b, n_hidden)
+        _bias_tanh_rows(row, n_hidden, b, 1, n_hidden)
     else:
         for j in range(n_hidden):
             row[j] = row[j] + b[j]
             # NaN stays NaN (a comparison with NaN is false)
             row[j] = 0 if row[j] < 0 else row[j]
+
+
+cdef inline void _bias_tanh_rows(floating *c, Py_ssize_t rs, const floating *b, Py_ssize_t m,
+                                 Py_ssize_t n) noexcept nogil:
+    """c[i * rs + j] = tanh(c[i * rs + j] + b[j]), i < m, j < n: sigcy's dispatched row loop."""
+    if floating is float:
+        sigcy_bias_tanh_rows_f(c, rs, b, m, n)
+    else:
+        sigcy_bias_tanh_rows_d(c, rs, b, m, n)
+
+
+cdef inline void _forward_tanh_rows(
+        floating *C,               # INOUT (m, n_hidden), rows rs apart: H[i0:i1, t]
+        const floating *b,         # IN (n_hidden,)
+        const Py_ssize_t *lengths,  # IN (m,) or NULL (all full)
+        Py_ssize_t t, Py_ssize_t m, Py_ssize_t rs, Py_ssize_t n_hidden) noexcept nogil:
+    """C = tanh(C + b) in place, one call of the row loop per run of active rows (one call
+    per step without lengths); carried rows copy the row of t - 1.  Elementwise, so the bits
+    are those of a call per row."""
+    cdef Py_ssize_t i = 0, i_start
+    while i < m:
+        if lengths != NULL and t >= lengths[i]:
+            memcpy(C + i * rs, C + i * rs - n_hidden, n_hidden * sizeof(floating))
+            i += 1
+        else:
+            i_start = i
+            while i < m and (lengths == NULL or t < lengths[i]):
+                i += 1
+            _bias_tanh_rows(C + i_start * rs, rs, b, i - i_start, n_hidden)
 
 
 cdef inline void _forward_sigmoid_rows(
@@ -323,7 +353,10 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                    Hb + t * n_hidden, rs, True)
         elif h0 != NULL:
             _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
-        if act == _SIGMOID and n_hidden * sizeof(floating) <= _SHORT_ROW_BYTES:
+        if act == _TANH:
+            _forward_tanh_rows(Hb + t * n_hidden, b, lengths + i0 if lengths != NULL else NULL,
+                               t, m, rs, n_hidden)
+        elif act == _SIGMOID and n_hidden * sizeof(floating) <= _SHORT_ROW_BYTES:
             _forward_sigmoid_rows(Hb + t * n_hidden, b,
                                   lengths + i0 if lengths != NULL else NULL,
                                   rows + i0 * n_hidden, t, m, rs, n_hidden)
