@@ -42,7 +42,9 @@ typedef void (*sigcy_rows_d_fn)(double *, ptrdiff_t, const double *, ptrdiff_t, 
 typedef void (*sigcy_rows_f_fn)(float *, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t);
 #define SIGCY_FOR_EACH_ROWS(X) \
     X(sigcy_bias_tanh_rows_d, double, sigcy_rows_d_fn) \
-    X(sigcy_bias_tanh_rows_f, float, sigcy_rows_f_fn)
+    X(sigcy_bias_tanh_rows_f, float, sigcy_rows_f_fn) \
+    X(sigcy_bias_sigmoid_rows_d, double, sigcy_rows_d_fn) \
+    X(sigcy_bias_sigmoid_rows_f, float, sigcy_rows_f_fn)
 #define SIGCY_DECLARE_ROWS(name, T, isa) \
     void name##_##isa(T *, ptrdiff_t, const T *, ptrdiff_t, ptrdiff_t);
 #define SIGCY_DECLARE_ROWS_BASELINE(name, T, F) SIGCY_DECLARE_ROWS(name, T, baseline)

@@ -393,10 +393,12 @@ void sigcy_log_sigmoid_d_strided(const char *x, ptrdiff_t iss, char *y, ptrdiff_
 void sigcy_log_sigmoid_f_strided(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n);
 void sigcy_tanh_d_strided(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n);
 void sigcy_tanh_f_strided(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n);
-/* c[i*rs + j] = tanh(c[i*rs + j] + b[j]) for i < m, j < n (rs in elements): the forward step of
+/* c[i*rs + j] = act(c[i*rs + j] + b[j]) for i < m, j < n (rs in elements): the forward step of
  * the recurrence over m rows of H, in place. */
 void sigcy_bias_tanh_rows_d(double *c, ptrdiff_t rs, const double *b, ptrdiff_t m, ptrdiff_t n);
 void sigcy_bias_tanh_rows_f(float *c, ptrdiff_t rs, const float *b, ptrdiff_t m, ptrdiff_t n);
+void sigcy_bias_sigmoid_rows_d(double *c, ptrdiff_t rs, const double *b, ptrdiff_t m, ptrdiff_t n);
+void sigcy_bias_sigmoid_rows_f(float *c, ptrdiff_t rs, const float *b, ptrdiff_t m, ptrdiff_t n);
 
 /* Choose the loops' instruction set (once, at import); returns "avx512", "avx2" or "baseline". */
 const char *sigcy_dispatch_init(void);
