@@ -12,8 +12,8 @@ Compared, at 1 thread unless stated:
 - torch loop sigmoid: a Python loop over time steps of torch ops, autograd backward.
 
 Timings: median and minimum of repeated steps (the minimum estimates an idle machine), the
-candidates of one row called in turn, round after round, so that a change in the machine's
-load hits them alike; for 1 thread also the median CPU time of the calling thread
+candidates of one row called in turn, round after round (in a shuffled order each round), so
+that a change in the machine's load, and the caches left by the previous call, hit them alike; for 1 thread also the median CPU time of the calling thread
 (time.thread_time), which excludes the time the thread waited for a core.
 GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
 memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
@@ -21,6 +21,7 @@ machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a threa
 a barrier for a partner that was preempted).
 """
 import argparse
+import random
 import statistics
 import time
 import tracemalloc
@@ -83,6 +84,10 @@ def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5):
 
     sigcy's OpenMP and torch run n_threads threads (one setting for the whole run: switching
     between calls would time thread-pool changes and a spinning team).  One warm-up round.
+    The order is shuffled each round (fixed seed), so that each candidate follows each
+    other one about equally often: the call after torch's Python loop finds the caches full
+    of torch's data (~0.1-0.4 ms more for a sigcy step at n_hidden=32), and the fixed order
+    charged that to sigcy tanh, which always came right after it.
     """
     from threadpoolctl import threadpool_limits
 
@@ -95,10 +100,14 @@ def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5):
     if torch is not None:
         torch.set_num_threads(n_threads)
     with threadpool_limits(n_threads, user_api="openmp"):
+        shuffler = random.Random(0)
         start = time.perf_counter()
         rounds = 0
         while rounds <= min_rounds or time.perf_counter() - start < min_seconds:
-            for name, fn in candidates.items():
+            order = list(candidates)
+            shuffler.shuffle(order)
+            for name in order:
+                fn = candidates[name]
                 c0 = time.thread_time()
                 t0 = time.perf_counter()
                 fn()

@@ -20,14 +20,15 @@ Design
   (forward) or back (backward) with no synchronization between steps:
     forward : one GEMM ``X @ W_in`` for all the block's time steps (written straight into H),
               then per step one GEMM ``H[:, t] += H[:, t-1] @ W_rec`` and one fused
-              bias + activation loop per sample (or the carried copy, ``t >= lengths[i]``);
+              bias + activation call for the block's rows (in place; the carried copy where
+              ``t >= lengths[i]``);
     backward: per step one fused loop ``dA[:, t] = (dH[:, t] + carry) * act'(H[:, t])`` and one
               GEMM ``carry = dA[:, t] @ W_rec^T``; then ``dX = dA @ W_in^T`` for the block.
   The weight gradients sum over every sample, after the recursion: ``dW_in = X^T dA`` and
   ``db`` (a sum over the rows in row order) on the calling thread, then
   ``dW_rec = H_prev^T dA`` over blocks of ``grad_block`` of its rows, one per thread.
-- Elementwise kernels: sigmoid through sigcy's dispatched array loop, tanh through the
-  vectorized row loops of ``src/sigcy_rnn.h``, relu inline.  Derivatives come from the stored
+- Elementwise kernels: sigmoid and tanh through sigcy's dispatched row loops (bias and
+  activation in place on all the rows of a step in one call), relu inline.  Derivatives come from the stored
   outputs ``h``: sigmoid ``h (1 - h)``, tanh ``1 - h^2``, relu ``h > 0``.
 """
 from cython cimport floating
@@ -36,10 +37,18 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 cdef extern from "sigcy_kernels.h" nogil:
-    void sigcy_sigmoid_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
-                                 Py_ssize_t n) noexcept
-    void sigcy_sigmoid_f_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
-                                 Py_ssize_t n) noexcept
+    void sigcy_tanh_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
+                              Py_ssize_t n) noexcept
+    void sigcy_tanh_f_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
+                              Py_ssize_t n) noexcept
+    void sigcy_bias_tanh_rows_d(double *c, Py_ssize_t rs, const double *b, Py_ssize_t m,
+                                Py_ssize_t n) noexcept
+    void sigcy_bias_tanh_rows_f(float *c, Py_ssize_t rs, const float *b, Py_ssize_t m,
+                                Py_ssize_t n) noexcept
+    void sigcy_bias_sigmoid_rows_d(double *c, Py_ssize_t rs, const double *b, Py_ssize_t m,
+                                   Py_ssize_t n) noexcept
+    void sigcy_bias_sigmoid_rows_f(float *c, Py_ssize_t rs, const float *b, Py_ssize_t m,
+                                   Py_ssize_t n) noexcept
     const char *sigcy_dispatch_init() noexcept
 
 cdef extern from "sigcy_gemm.h" nogil:
@@ -65,10 +74,6 @@ cdef extern from "sigcy_gemm.h" nogil:
                          Py_ssize_t ldc, int accumulate, double *work) noexcept
 
 cdef extern from "sigcy_rnn.h" nogil:
-    void sigcy_rnn_bias_tanh_d(double *row, const double *b, Py_ssize_t n) noexcept
-    void sigcy_rnn_bias_tanh_f(float *row, const float *b, Py_ssize_t n) noexcept
-    double sigcy_tanh_d(double x) noexcept
-    float sigcy_tanh_f(float x) noexcept
     void sigcy_rnn_dsigmoid_rows_d(double *da, double *g, const double *dh, const double *h,
                                    Py_ssize_t m, Py_ssize_t n, Py_ssize_t rs,
                                    const Py_ssize_t *lengths, Py_ssize_t t) noexcept
@@ -104,21 +109,19 @@ ACT_SIGMOID = 0
 ACT_TANH = 1
 ACT_RELU = 2
 cdef enum:
-    _SHORT_ROW_BYTES = 256
-cdef enum:
     _SIGMOID = 0
     _TANH = 1
     _RELU = 2
 
 
 def _tanh(floating[::1] x):
-    """In-place tanh with the RNN's kernel (for the accuracy tests)."""
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if floating is float:
-            x[i] = sigcy_tanh_f(x[i])
-        else:
-            x[i] = sigcy_tanh_d(x[i])
+    """In-place tanh with the RNN's dispatched kernel (for the accuracy tests)."""
+    if floating is float:
+        sigcy_tanh_f_strided(<char *> &x[0], sizeof(float), <char *> &x[0], sizeof(float),
+                             x.shape[0])
+    else:
+        sigcy_tanh_d_strided(<char *> &x[0], sizeof(double), <char *> &x[0], sizeof(double),
+                             x.shape[0])
 
 
 # ----------------------------------------------------------------------------- packed GEMMs
@@ -196,10 +199,9 @@ cdef inline Py_ssize_t _round64(Py_ssize_t n) noexcept nogil:
 
 cdef Py_ssize_t _forward_scratch(Py_ssize_t n_samples, Py_ssize_t n_features,
                                  Py_ssize_t n_hidden, floating dummy) noexcept nogil:
-    """Values of scratch elman_forward_loop needs: W_in and W_rec packed, then one row of
-    n_hidden values per sample (sigmoid's gathered rows), 64-value aligned."""
+    """Values of scratch elman_forward_loop needs: W_in and W_rec packed, 64-value aligned."""
     return (_round64(_packed_size(n_features, n_hidden, dummy))
-            + _round64(_packed_size(n_hidden, n_hidden, dummy)) + n_samples * n_hidden + 64)
+            + _round64(_packed_size(n_hidden, n_hidden, dummy)) + 64)
 
 
 cdef Py_ssize_t _backward_work(Py_ssize_t n_features, Py_ssize_t n_hidden,
@@ -245,25 +247,12 @@ cdef inline char *_aligned64(unsigned char[::1] scratch, Py_ssize_t n_bytes) exc
 cdef inline void _forward_row(floating *row,              # INOUT pre-activation -> H[i, t]
                               const floating *prev,       # IN H[i, t-1] (only if not active)
                               const floating *b,          # IN bias
-                              Py_ssize_t n_hidden, int act, bint active) noexcept nogil:
+                              Py_ssize_t n_hidden, bint active) noexcept nogil:
+    """relu(row + b) in place, or the carried state."""
     cdef Py_ssize_t j
     if not active:
         # carried state (t >= lengths[i] >= 1)
         memcpy(row, prev, n_hidden * sizeof(floating))
-    elif act == _SIGMOID:
-        for j in range(n_hidden):
-            row[j] = row[j] + b[j]
-        if floating is float:
-            sigcy_sigmoid_f_strided(<char *> row, sizeof(float), <char *> row, sizeof(float),
-                                    n_hidden)
-        else:
-            sigcy_sigmoid_d_strided(<char *> row, sizeof(double), <char *> row, sizeof(double),
-                                    n_hidden)
-    elif act == _TANH:
-        if floating is float:
-            sigcy_rnn_bias_tanh_f(row, b, n_hidden)
-        else:
-            sigcy_rnn_bias_tanh_d(row, b, n_hidden)
     else:
         for j in range(n_hidden):
             row[j] = row[j] + b[j]
@@ -271,42 +260,40 @@ cdef inline void _forward_row(floating *row,              # INOUT pre-activation
             row[j] = 0 if row[j] < 0 else row[j]
 
 
-cdef inline void _forward_sigmoid_rows(
+cdef inline void _bias_act_rows(floating *c, Py_ssize_t rs, const floating *b, Py_ssize_t m,
+                                Py_ssize_t n, int act) noexcept nogil:
+    """c[i * rs + j] = act(c[i * rs + j] + b[j]), i < m, j < n, act tanh or sigmoid: sigcy's
+    dispatched row loops."""
+    if act == _TANH:
+        if floating is float:
+            sigcy_bias_tanh_rows_f(c, rs, b, m, n)
+        else:
+            sigcy_bias_tanh_rows_d(c, rs, b, m, n)
+    else:
+        if floating is float:
+            sigcy_bias_sigmoid_rows_f(c, rs, b, m, n)
+        else:
+            sigcy_bias_sigmoid_rows_d(c, rs, b, m, n)
+
+
+cdef inline void _forward_act_rows(
         floating *C,               # INOUT (m, n_hidden), rows rs apart: H[i0:i1, t]
         const floating *b,         # IN (n_hidden,)
         const Py_ssize_t *lengths,  # IN (m,) or NULL (all full)
-        floating *z,               # scratch (16, n_hidden)
-        Py_ssize_t t, Py_ssize_t m, Py_ssize_t rs, Py_ssize_t n_hidden) noexcept nogil:
-    """C = sigmoid(C + b) on the active rows in one call of sigcy's array loop, whose fixed
-    cost per call (~20 ns) is a quarter of a row of 32 float64 values; carried rows copy the
-    row of t - 1.  Elementwise, so the bits are those of a call per row.  For rows longer
-    than _SHORT_ROW_BYTES the two copies cost more than the calls they save (float64 at
-    n_hidden=64: 6 % slower, against 35 % faster at 16)."""
-    cdef Py_ssize_t g, i, j, n
-    cdef floating *row
-    cdef floating *zr
-    for g in range(0, m, 16):          # 16 rows at a time: z stays in L1
-        n = 0
-        for i in range(g, min(g + 16, m)):
-            row = C + i * rs
-            if lengths == NULL or t < lengths[i]:
-                zr = z + n * n_hidden
-                for j in range(n_hidden):
-                    zr[j] = row[j] + b[j]
-                n += 1
-            else:
-                memcpy(row, row - n_hidden, n_hidden * sizeof(floating))
-        if floating is float:
-            sigcy_sigmoid_f_strided(<char *> z, sizeof(float), <char *> z, sizeof(float),
-                                    n * n_hidden)
+        Py_ssize_t t, Py_ssize_t m, Py_ssize_t rs, Py_ssize_t n_hidden, int act) noexcept nogil:
+    """C = act(C + b) in place (tanh or sigmoid), one call of the row loop per run of active
+    rows (one call per step without lengths), no copy; carried rows copy the row of t - 1.
+    Elementwise, so the bits are those of a call per row."""
+    cdef Py_ssize_t i = 0, i_start
+    while i < m:
+        if lengths != NULL and t >= lengths[i]:
+            memcpy(C + i * rs, C + i * rs - n_hidden, n_hidden * sizeof(floating))
+            i += 1
         else:
-            sigcy_sigmoid_d_strided(<char *> z, sizeof(double), <char *> z, sizeof(double),
-                                    n * n_hidden)
-        n = 0
-        for i in range(g, min(g + 16, m)):
-            if lengths == NULL or t < lengths[i]:
-                memcpy(C + i * rs, z + n * n_hidden, n_hidden * sizeof(floating))
-                n += 1
+            i_start = i
+            while i < m and (lengths == NULL or t < lengths[i]):
+                i += 1
+            _bias_act_rows(C + i_start * rs, rs, b, i - i_start, n_hidden, act)
 
 
 cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps, n_features)
@@ -316,7 +303,6 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                          const floating *h0,       # IN  (n_samples, n_hidden) or NULL
                          const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
                          floating *H,              # OUT (n_samples, n_timesteps, n_hidden)
-                         floating *rows,           # scratch (n_samples, n_hidden)
                          Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
                          Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """Samples i0 <= i < i1, every time step."""
@@ -333,14 +319,13 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
                    Hb + t * n_hidden, rs, True)
         elif h0 != NULL:
             _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
-        if act == _SIGMOID and n_hidden * sizeof(floating) <= _SHORT_ROW_BYTES:
-            _forward_sigmoid_rows(Hb + t * n_hidden, b,
-                                  lengths + i0 if lengths != NULL else NULL,
-                                  rows + i0 * n_hidden, t, m, rs, n_hidden)
-        else:
+        if act == _RELU:
             for i in range(i0, i1):
                 _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,
-                             n_hidden, act, lengths == NULL or t < lengths[i])
+                             n_hidden, lengths == NULL or t < lengths[i])
+        else:
+            _forward_act_rows(Hb + t * n_hidden, b, lengths + i0 if lengths != NULL else NULL,
+                              t, m, rs, n_hidden, act)
     sigcy_ftz_end(csr, flush)
 
 
@@ -361,18 +346,17 @@ cdef void _forward_run(const floating *X,        # IN  (n_samples, n_timesteps, 
     cdef floating *W_in_p = scratch
     cdef floating *W_rec_p = W_in_p + _round64(_packed_size(n_features, n_hidden,
                                                             <floating> 0))
-    cdef floating *rows = W_rec_p + _round64(_packed_size(n_hidden, n_hidden, <floating> 0))
     n_threads = <int> min(n_threads, n_blocks)
     _pack(W_in, n_hidden, False, n_features, n_hidden, W_in_p)
     _pack(W_rec, n_hidden, False, n_hidden, n_hidden, W_rec_p)
     if n_threads > 1:
         for blk in prange(n_blocks, schedule='static', chunksize=1, num_threads=n_threads):
-            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, rows, blk * row_block,
+            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, blk * row_block,
                            min((blk + 1) * row_block, n_samples), n_timesteps, n_features,
                            n_hidden, act, flush)
     else:
         for blk in range(n_blocks):
-            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, rows, blk * row_block,
+            _forward_block(X, W_in_p, W_rec_p, b, h0, lengths, H, blk * row_block,
                            min((blk + 1) * row_block, n_samples), n_timesteps, n_features,
                            n_hidden, act, flush)
 

@@ -135,3 +135,81 @@ SIGCY_LOOP_F(sigcy_sigmoid_derivative_f_strided, sigcy_avx512_sigmoid_derivative
              sigcy_sigmoid_derivative_f)
 SIGCY_LOOP_D(sigcy_log_sigmoid_d_strided, sigcy_avx512_log_sigmoid_d8, sigcy_log_sigmoid_finish_d)
 SIGCY_LOOP_F(sigcy_log_sigmoid_f_strided, sigcy_avx512_log_sigmoid_f16, sigcy_log_sigmoid_f)
+
+/* tanh: the avx512 build's intrinsic kernels, the other builds' C kernels (one pass). */
+#if SIGCY_AVX512
+SIGCY_DEFINE_LOOP(sigcy_tanh_d_strided, double, SIGCY_AVX512_BLOCK_D, sigcy_avx512_tanh_d8, 2048)
+SIGCY_DEFINE_LOOP(sigcy_tanh_f_strided, float, SIGCY_AVX512_BLOCK_F16, sigcy_avx512_tanh_f16, 2048)
+#else
+SIGCY_DEFINE_LOOP(sigcy_tanh_d_strided, double, SIGCY_BLOCK_F, sigcy_tanh_d, 0)
+SIGCY_DEFINE_LOOP(sigcy_tanh_f_strided, float, SIGCY_BLOCK_F, sigcy_tanh_f, 2048)
+#endif
+
+/*
+ * The forward step of the recurrence, in place on m rows of H (rs elements apart):
+ * c[i*rs + j] = act(c[i*rs + j] + b[j]), act tanh or sigmoid.  One call per time step and
+ * block of samples: no per-row call through the dispatch, no copy to a contiguous buffer.
+ * Each element goes through the same instructions whatever its row and column (the avx512
+ * tail of a row is masked; the other builds' sigmoid runs the array loop on each row), so the
+ * bits do not depend on how the rows are split between calls or threads, and sigmoid gives
+ * the bits of sigcy_sigmoid_*_strided.
+ */
+#if SIGCY_AVX512
+#define SIGCY_DEFINE_BIAS_ROWS(NAME, T, W, KERNEL, VEC, LOADU, STOREU, ADD, MASK_T,          \
+                               MASKZ_LOADU, MASK_STOREU)                                     \
+void SIGCY_NAME(NAME)(T *restrict c, ptrdiff_t rs, const T *restrict b, ptrdiff_t m,         \
+                      ptrdiff_t n)                                                           \
+{                                                                                            \
+    ptrdiff_t i, j;                                                                          \
+    MASK_T tail = (MASK_T)((1u << (n % W)) - 1u);                                            \
+    for (i = 0; i < m; i++) {                                                                \
+        T *row = c + i * rs;                                                                 \
+        for (j = 0; j + W <= n; j += W)                                                      \
+            STOREU(row + j, KERNEL(ADD(LOADU(row + j), LOADU(b + j))));                      \
+        if (j < n) {                                                                         \
+            VEC v = ADD(MASKZ_LOADU(tail, row + j), MASKZ_LOADU(tail, b + j));               \
+            MASK_STOREU(row + j, tail, KERNEL(v));                                           \
+        }                                                                                    \
+    }                                                                                        \
+}
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_tanh_rows_d, double, 8, sigcy_avx512_tanh_d8, __m512d,
+                       _mm512_loadu_pd, _mm512_storeu_pd, _mm512_add_pd, __mmask8,
+                       _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_tanh_rows_f, float, 16, sigcy_avx512_tanh_f16, __m512,
+                       _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, __mmask16,
+                       _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_sigmoid_rows_d, double, 8, sigcy_avx512_sigmoid_d8, __m512d,
+                       _mm512_loadu_pd, _mm512_storeu_pd, _mm512_add_pd, __mmask8,
+                       _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_sigmoid_rows_f, float, 16, sigcy_avx512_sigmoid_f16, __m512,
+                       _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps, __mmask16,
+                       _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+#else
+#define SIGCY_DEFINE_BIAS_ROWS(NAME, T, KERNEL)                                               \
+void SIGCY_NAME(NAME)(T *restrict c, ptrdiff_t rs, const T *restrict b, ptrdiff_t m,         \
+                      ptrdiff_t n)                                                           \
+{                                                                                            \
+    ptrdiff_t i, j;                                                                          \
+    for (i = 0; i < m; i++) {                                                                \
+        T *row = c + i * rs;                                                                 \
+        SIGCY_IVDEP                                                                          \
+        for (j = 0; j < n; j++) row[j] = KERNEL(row[j] + b[j]);                              \
+    }                                                                                        \
+}
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_tanh_rows_d, double, sigcy_tanh_d)
+SIGCY_DEFINE_BIAS_ROWS(sigcy_bias_tanh_rows_f, float, sigcy_tanh_f)
+/* sigmoid: the bias, then the array loop (two passes per block for float64) on the row */
+#define SIGCY_DEFINE_BIAS_ROWS_LOOP(NAME, T, LOOP)                                            \
+void SIGCY_NAME(NAME)(T *restrict c, ptrdiff_t rs, const T *restrict b, ptrdiff_t m,         \
+                      ptrdiff_t n)                                                           \
+{                                                                                            \
+    ptrdiff_t i, j;                                                                          \
+    for (i = 0; i < m; i++) {                                                                \
+        T *row = c + i * rs;                                                                 \
+        for (j = 0; j < n; j++) row[j] = row[j] + b[j];                                      \
+        LOOP((const char *)row, (ptrdiff_t)sizeof(T), (char *)row, (ptrdiff_t)sizeof(T), n); \
+    }                                                                                        \
+}
+SIGCY_DEFINE_BIAS_ROWS_LOOP(sigcy_bias_sigmoid_rows_d, double, SIGCY_NAME(sigcy_sigmoid_d_strided))
+SIGCY_DEFINE_BIAS_ROWS_LOOP(sigcy_bias_sigmoid_rows_f, float, SIGCY_NAME(sigcy_sigmoid_f_strided))
+#endif
