@@ -15,6 +15,9 @@ Timings: median and minimum of repeated steps (the minimum estimates an idle mac
 candidates of one row called in turn, round after round (in a shuffled order each round), so
 that a change in the machine's load, and the caches left by the previous call, hit them alike; for 1 thread also the median CPU time of the calling thread
 (time.thread_time), which excludes the time the thread waited for a core.
+sigcy tanh, H and dH reused: the same step with elman_forward(..., out=H) and a dH buffer
+kept between steps (zero but at the last step), as a training loop (and sigcy's estimators)
+would write it; fresh arrays of this size come from the operating system page by page.
 GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
 memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
 machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a thread waits at
@@ -61,6 +64,26 @@ def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
     db_out = dlogits.sum(axis=0)
     dH = np.zeros_like(H)
     dH[:, -1] = dlogits @ W_out.T
+    grads = elman_backward(X, H, dH, W_in, W_rec, activation=activation)
+    return loss, grads, dW_out, db_out
+
+
+def sigcy_step_reusing(X, y, W_in, W_rec, b, W_out, b_out, activation, H, dH):
+    """sigcy_step with H and dH kept between steps, as a training loop keeps them (out=, and
+    a dH that stays zero but at the last step): no fresh memory, so no page faults."""
+    elman_forward(X, W_in, W_rec, b, activation=activation, out=H)
+    h_last = H[:, -1]
+    logits = h_last @ W_out + b_out
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(B), y]))
+    dlogits = p
+    dlogits[np.arange(B), y] -= 1
+    dlogits /= B
+    dW_out = h_last.T @ dlogits
+    db_out = dlogits.sum(axis=0)
+    np.matmul(dlogits, W_out.T, out=dH[:, -1])
     grads = elman_backward(X, H, dH, W_in, W_rec, activation=activation)
     return loss, grads, dW_out, db_out
 
@@ -230,7 +253,8 @@ def main():
             "fused / sigcy tanh 1T (median, min, CPU)", "sigcy tanh 2T", "torch fused tanh 2T",
             "fused / sigcy tanh 2T (median, min)", "sigcy sigmoid 1T", "sigcy sigmoid 2T",
             "torch loop sigmoid 1T", "GEMM bound 1T", "sigcy tanh 1T / bound (CPU)",
-            "peak mem / (X+H): sigcy calls, whole step"]
+            "peak mem / (X+H): sigcy calls, whole step",
+            "sigcy tanh 1T, H and dH reused", "fused / that (median, min)"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     ms = lambda s: f"{1e3 * s:.3g}"  # noqa: E731
@@ -245,8 +269,10 @@ def main():
             data = make_data(n_hidden, dtype)
             res = {}
             for n_threads in (1, 2):
+                bufs = (np.empty((B, T, n_hidden), dtype), np.zeros((B, T, n_hidden), dtype))
                 candidates = {"tanh": lambda: sigcy_step(*data, "tanh"),
-                              "sigmoid": lambda: sigcy_step(*data, "sigmoid")}
+                              "sigmoid": lambda: sigcy_step(*data, "sigmoid"),
+                              "tanh_reuse": lambda: sigcy_step_reusing(*data, "tanh", *bufs)}
                 if have_torch:
                     fused, loop = torch_steps(data, dtype)
                     candidates["fused"] = fused
@@ -265,7 +291,8 @@ def main():
                   f"{ratio(res['fused', 2], res['tanh', 2])} | {triple(res['sigmoid', 1])} | "
                   f"{pair(res['sigmoid', 2])} | {pair(res['loop', 1])} | "
                   f"{ms(bound)} ({gflops:.0f} GFLOP/s) | {res['tanh', 1][2] / bound:.2f}x | "
-                  f"{mem_calls:.2f}, {mem_step:.2f} |", flush=True)
+                  f"{mem_calls:.2f}, {mem_step:.2f} | {triple(res['tanh_reuse', 1])} | "
+                  f"{ratio(res['fused', 1], res['tanh_reuse', 1])} |", flush=True)
 
 
 if __name__ == "__main__":

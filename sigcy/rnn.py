@@ -169,7 +169,7 @@ def _n_threads(n_samples, n_timesteps, n_hidden):
 
 
 def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=None,
-                  flush_subnormals=True):
+                  flush_subnormals=True, out=None):
     """Forward pass of an Elman recurrent layer over whole sequences.
 
     ``H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b)``, with ``h0`` standing for
@@ -200,17 +200,23 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
         Results that would be below the smallest normal number (about 1.2e-38 in float32,
         2.2e-308 in float64) become 0.  False gives strict IEEE arithmetic, which can be
         several times slower once values reach that range (vanishing gradients).
+    out : ndarray of shape (n_samples, n_timesteps, n_hidden), default=None
+        Where to write the states: C-contiguous, writeable, of the computation's dtype, and
+        not overlapping any input.  A training loop that passes the same array at every
+        step saves the allocation, whose page faults cost ~20 % of a step at 128 hidden
+        units (fresh memory from the operating system is mapped page by page at first use).
 
     Returns
     -------
     H : ndarray of shape (n_samples, n_timesteps, n_hidden)
-        The states, in the dtype of the computation, C-contiguous.
+        The states, in the dtype of the computation, C-contiguous (``out`` if given).
 
     Raises
     ------
     ValueError
         For arrays of the wrong shape (the message names the array and both shapes), zero
-        time steps, ``lengths`` outside ``[1, n_timesteps]``, an unknown activation.
+        time steps, ``lengths`` outside ``[1, n_timesteps]``, an unknown activation, an
+        ``out`` of the wrong shape, dtype or layout, read-only, or overlapping an input.
     MemoryError
         If H cannot be allocated.
 
@@ -250,15 +256,39 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     >>> H2 = elman_forward(X, W_in, W_rec, np.zeros(4), lengths=[5, 2])
     >>> bool(np.array_equal(H2[1, 2:], np.broadcast_to(H2[1, 1], (3, 4))))
     True
+    >>> buf = np.empty((2, 5, 4))
+    >>> elman_forward(X, W_in, W_rec, np.zeros(4), out=buf) is buf
+    True
     """
     dtype, X, W_in, W_rec, b, h0, lengths, _, _, act = _validate(
         X, W_in, W_rec, h0, lengths, activation, b=_required("b", b)
     )
     n_samples, n_timesteps, _ = X.shape
-    H = np.empty((n_samples, n_timesteps, W_in.shape[1]), dtype=dtype)
+    shape = (n_samples, n_timesteps, W_in.shape[1])
+    if out is None:
+        H = np.empty(shape, dtype=dtype)
+    else:
+        H = _check_out(out, shape, dtype, (X, W_in, W_rec, b, h0))
     if H.size:
         _forward_into(X, W_in, W_rec, b, h0, lengths, act, H, bool(flush_subnormals))
     return H
+
+
+def _check_out(out, shape, dtype, inputs):
+    """out, checked to be a writeable C-contiguous array of shape and dtype apart from inputs."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"out must be a numpy array, got {type(out).__name__}.")
+    if out.shape != shape:
+        raise _shape_error("out", out.shape, shape)
+    if out.dtype != dtype:
+        raise ValueError(f"out has dtype {out.dtype}, expected {np.dtype(dtype)} (the dtype of "
+                         f"the computation, decided by X).")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be C-contiguous and writeable.")
+    for a in inputs:
+        if a is not None and np.may_share_memory(out, a):
+            raise ValueError("out overlaps an input array.")
+    return out
 
 
 def _forward_into(X, W_in, W_rec, b, h0, lengths, act, H, flush=True):

@@ -674,3 +674,39 @@ def test_flush_does_not_leak_into_other_threads(parallel_everywhere):
             assert np.all(sigcy.sigmoid(x) > 0)
     tiny = np.array([np.finfo(np.float64).tiny])
     assert (tiny / 4)[0] > 0           # the calling thread still computes subnormals
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_out(dtype):
+    # out= gives the same bits as a fresh array, is returned, and is reusable
+    p = problem(seed=21)
+    X = p["X"].astype(dtype)
+    expected = elman_forward(X, p["W_in"], p["W_rec"], p["b"], p["h0"], lengths=p["lengths"])
+    out = np.full(expected.shape, np.nan, dtype)
+    for _ in range(2):
+        got = elman_forward(X, p["W_in"], p["W_rec"], p["b"], p["h0"], lengths=p["lengths"],
+                            out=out)
+        assert got is out
+        assert_array_equal(out, expected)
+
+
+def test_forward_out_rejected():
+    p = problem(seed=22)
+    X, W_in, W_rec, b = p["X"], p["W_in"], p["W_rec"], p["b"]
+    shape = (X.shape[0], X.shape[1], W_in.shape[1])
+    with pytest.raises(ValueError, match=r"out has shape \(4, 7, 4\), expected \(4, 7, 5\)"):
+        elman_forward(X, W_in, W_rec, b, out=np.empty(shape[:2] + (4,)))
+    with pytest.raises(ValueError, match="out has dtype float32, expected float64"):
+        elman_forward(X, W_in, W_rec, b, out=np.empty(shape, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        elman_forward(X, W_in, W_rec, b, out=np.empty(shape[::-1]).T)
+    readonly = np.empty(shape)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        elman_forward(X, W_in, W_rec, b, out=readonly)
+    with pytest.raises(ValueError, match="numpy array"):
+        elman_forward(X, W_in, W_rec, b, out=[[0.0]])
+    # out aliasing an input (here X itself, reshaped to H's shape) is refused
+    Xw = np.zeros(shape)
+    with pytest.raises(ValueError, match="overlaps an input"):
+        elman_forward(Xw, np.eye(5), W_rec, b, out=Xw)
