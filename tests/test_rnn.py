@@ -227,7 +227,8 @@ def _cpu_flags():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k, m, n", [(0, 3, 5), (1, 1, 1), (300, 9, 33), (600, 17, 70),
-                                     (257, 8, 16), (700, 20, 64), (0, 8, 32)])
+                                     (257, 8, 16), (700, 20, 64), (0, 8, 32), (300, 100, 64),
+                                     (300, 128, 128), (300, 129, 128)])
 def test_weight_gradient_kernel(dtype, k, m, n):
     # C (+)= A^T B over passes of rows, every tail of the tiles and panels, packed operands
     # or (small m and whole panels) read in place

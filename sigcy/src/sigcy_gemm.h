@@ -36,6 +36,12 @@
 #define SIGCY_NR_D 16
 #define SIGCY_MR 8
 #define SIGCY_KC 256      /* rows per pass of the A^T B kernel: a panel's KC x NR stay in L1 */
+/* A^T B reads A and B in place (no packing) up to this many columns of A when B is at most
+ * four whole panels wide: float32 dW_rec at n_hidden = 128, 3200 rows, ran at 91 GFLOP/s
+ * packed and 132 in place (1 thread; 256 and 512 columns, or float64, gain nothing). */
+#ifndef SIGCY_TN_INPLACE_M
+#define SIGCY_TN_INPLACE_M 128
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(SIGCY_NO_AVX512_GEMM)
@@ -313,9 +319,9 @@ __attribute__((target(TARGET))) static void name(                               
     T *bp = work, *ap = work + n_panels * SIGCY_KC * NR;                                     \
     if (m <= 0 || n <= 0)                                                                    \
         return;                                                                              \
-    if (n % NR == 0 && n <= 4 * NR && m <= 64) {                                             \
+    if (n % NR == 0 && n <= 4 * NR && m <= SIGCY_TN_INPLACE_M) {                               \
         /* small: no packing, the tiles read A and B in place, 128 rows at a time (a  */    \
-        /* panel's 128 rows stay in L1 for the few tiles) */                                \
+        /* panel's 128 rows stay in L1 for the tiles; see SIGCY_TN_INPLACE_M) */            \
         for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += 128) {                               \
             ptrdiff_t kk = k - k0 < 128 ? k - k0 : 128;                                      \
             int acc = accumulate || k0 > 0;                                                  \
