@@ -49,9 +49,8 @@ def make_data(n_hidden, dtype, seed=0):
     return X, y, W_in, W_rec, b, W_out, b_out
 
 
-def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
-    H = elman_forward(X, W_in, W_rec, b, activation=activation)
-    h_last = H[:, -1]
+def softmax_head(h_last, y, W_out, b_out):
+    """Loss, dloss/dlogits, dW_out, db_out of the softmax head, in numpy."""
     logits = h_last @ W_out + b_out
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
@@ -60,8 +59,12 @@ def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
     dlogits = p
     dlogits[np.arange(B), y] -= 1
     dlogits /= B
-    dW_out = h_last.T @ dlogits
-    db_out = dlogits.sum(axis=0)
+    return loss, dlogits, h_last.T @ dlogits, dlogits.sum(axis=0)
+
+
+def sigcy_step(X, y, W_in, W_rec, b, W_out, b_out, activation):
+    H = elman_forward(X, W_in, W_rec, b, activation=activation)
+    loss, dlogits, dW_out, db_out = softmax_head(H[:, -1], y, W_out, b_out)
     dH = np.zeros_like(H)
     dH[:, -1] = dlogits @ W_out.T
     grads = elman_backward(X, H, dH, W_in, W_rec, activation=activation)
@@ -72,17 +75,7 @@ def sigcy_step_reusing(X, y, W_in, W_rec, b, W_out, b_out, activation, H, dH):
     """sigcy_step with H and dH kept between steps, as a training loop keeps them (out=, and
     a dH that stays zero but at the last step): no fresh memory, so no page faults."""
     elman_forward(X, W_in, W_rec, b, activation=activation, out=H)
-    h_last = H[:, -1]
-    logits = h_last @ W_out + b_out
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(p[np.arange(B), y]))
-    dlogits = p
-    dlogits[np.arange(B), y] -= 1
-    dlogits /= B
-    dW_out = h_last.T @ dlogits
-    db_out = dlogits.sum(axis=0)
+    loss, dlogits, dW_out, db_out = softmax_head(H[:, -1], y, W_out, b_out)
     np.matmul(dlogits, W_out.T, out=dH[:, -1])
     grads = elman_backward(X, H, dH, W_in, W_rec, activation=activation)
     return loss, grads, dW_out, db_out

@@ -231,5 +231,27 @@ def main(argv):
                       "errors": table_errors(argv[1])}))
 
 
+
+# ---------------------------------------------------------------- instruction-set builds
+# What each of sigcy's builds needs from the CPU (SIGCY_DISPATCH=baseline/avx2/avx512); the
+# tests that run every build in a subprocess skip those this CPU cannot run.
+CPU_NEEDS = {"baseline": set(), "avx2": {"avx2", "fma", "bmi2"},
+             "avx512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}}
+
+
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo, or None where there is none."""
+    from pathlib import Path
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
 if __name__ == "__main__":
     main(sys.argv)

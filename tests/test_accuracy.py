@@ -315,20 +315,6 @@ def test_special_values_exact_and_silent(fn, dtype):
 
 
 # ---------------------------------------------------------------- every instruction-set build
-def _cpu_flags():
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return None
-
-
-CPU_NEEDS = {"avx2": {"avx2", "fma", "bmi2"},
-             "avx512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}}
-
 
 @pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
 def test_every_instruction_set_is_accurate(isa, tmp_path):
@@ -338,8 +324,8 @@ def test_every_instruction_set_is_accurate(isa, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     if report["dispatch"] != isa:
-        flags = _cpu_flags()
-        if flags is None or not CPU_NEEDS[isa] <= flags:
+        flags = U.cpu_flags()
+        if flags is None or not U.CPU_NEEDS[isa] <= flags:
             pytest.skip(f"CPU lacks {isa} (sigcy chose {report['dispatch']})")
         pytest.fail(f"CPU has {isa} but SIGCY_DISPATCH={isa} gave {report['dispatch']}")
     bad = {k: v for k, v in report["errors"].items() if v["max_ulp"] > BOUNDS[k.split("/")[0]]}

@@ -24,6 +24,12 @@ _spec = importlib.util.spec_from_file_location(
 )
 ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
+_spec = importlib.util.spec_from_file_location(
+    "_sigcy_tests_ulp", pathlib.Path(__file__).with_name("_ulp.py")
+)
+_ulp = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _ulp
+_spec.loader.exec_module(_ulp)
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu"]
 DTYPES = [np.float32, np.float64]
@@ -146,8 +152,6 @@ np.savez(sys.argv[2], **out)
 _TANH_BOUNDS = {("avx512", "float32"): 0.7, ("avx512", "float64"): 0.7,
                 ("avx2", "float32"): 0.6, ("avx2", "float64"): 1.5,
                 ("baseline", "float32"): 0.6, ("baseline", "float64"): 1.5}
-_CPU_NEEDS = {"baseline": set(), "avx2": {"avx2", "fma", "bmi2"},
-              "avx512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}}
 
 
 def _tanh_inputs(dtype):
@@ -185,8 +189,8 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     if str(out["dispatch"]) != isa:
-        flags = _cpu_flags()
-        if flags is None or not _CPU_NEEDS[isa] <= flags:
+        flags = _ulp.cpu_flags()
+        if flags is None or not _ulp.CPU_NEEDS[isa] <= flags:
             pytest.skip(f"CPU lacks {isa} (sigcy chose {out['dispatch']})")
         pytest.fail(f"CPU has {isa} but SIGCY_DISPATCH={isa} gave {out['dispatch']}")
     mpmath.mp.prec = 120
@@ -212,17 +216,6 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
         s = out[name][-5:]
         assert s[0] == 1 and s[1] == -1 and np.isnan(s[2])
         assert s[3] == 0 and np.signbit(s[3]) and s[4] == 0 and not np.signbit(s[4])
-
-
-def _cpu_flags():
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return None
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
