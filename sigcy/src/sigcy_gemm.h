@@ -37,8 +37,9 @@
 #define SIGCY_MR 8
 #define SIGCY_KC 256      /* rows per pass of the A^T B kernel: a panel's KC x NR stay in L1 */
 /* A^T B reads A and B in place (no packing) up to this many columns of A when B is at most
- * four whole panels wide: float32 dW_rec at n_hidden = 128, 3200 rows, ran at 91 GFLOP/s
- * packed and 132 in place (1 thread; 256 and 512 columns, or float64, gain nothing). */
+ * four whole panels wide.  Measured on 3200 rows, 1 thread: at 32 columns in place is 1.5x
+ * faster than packing (float32 and float64); at 64 and 128 the two run alike (float32
+ * 110-125 GFLOP/s, float64 ~55). */
 #ifndef SIGCY_TN_INPLACE_M
 #define SIGCY_TN_INPLACE_M 128
 #endif
@@ -257,13 +258,29 @@ sigcy_lanes_d_avx2(unsigned bits)
 SIGCY_DEFINE_TILE_AVX2(float, __m256, ps, sigcy_lanes_f_avx2, sigcy_tile_f_avx2)
 SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx2)
 
+/* The full tile (SIGCY_MR rows, a whole panel wide), A's rows (_nt) or columns (_tn), as
+ * functions of their own: inlined into the drivers, where it sits beside seven smaller tiles,
+ * gcc kept the panel's second register on the stack and reloaded it for every FMA (the
+ * weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a BLAS GEMM).  The
+ * same code, so the same bits. */
+#define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       __attribute__((target(TARGET), noinline)) static void tile##_full_nt(                           ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc,     MASK m0, MASK m1, int accumulate)                                                        {                                                                                                tile(SIGCY_MR, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    }                                                                                            __attribute__((target(TARGET), noinline)) static void tile##_full_tn(                           ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc,     MASK m0, MASK m1, int accumulate)                                                        {                                                                                                tile(SIGCY_MR, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    }
+SIGCY_DEFINE_FULL_TILES(float, __mmask16, sigcy_tile_f_avx512, "avx512f")
+SIGCY_DEFINE_FULL_TILES(double, __mmask8, sigcy_tile_d_avx512, "avx512f")
+SIGCY_DEFINE_FULL_TILES(float, unsigned, sigcy_tile_f_avx2, "avx2,fma")
+SIGCY_DEFINE_FULL_TILES(double, unsigned, sigcy_tile_d_avx2, "avx2,fma")
+
 /* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512). */
 #define SIGCY_ROW_TILES(tile, NV)                                                            \
     do {                                                                                     \
         ptrdiff_t i0 = 0;                                                                    \
-        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                           \
-            tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc,  \
-                 m0, m1, accumulate);                                                        \
+        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR) {                                         \
+            if (NV == 2)                                                                     \
+                tile##_full_nt(k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc, m0,  \
+                               m1, accumulate);                                              \
+            else                                                                             \
+                tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0,   \
+                     ldc, m0, m1, accumulate);                                               \
+        }                                                                                    \
         const void *a_ = A + i0 * lda;                                                       \
         void *c_ = C + i0 * ldc + j0;                                                        \
         switch (m - i0) {                                                                    \
@@ -332,7 +349,7 @@ __attribute__((target(TARGET))) static void name(                               
                     T *c = C + i0 * ldc + q * NR;                                            \
                     MASK m0 = (MASK)~0u, m1 = (MASK)~0u;                                     \
                     switch (m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR) {                         \
-                    case 8: tile(8, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
+                    case 8: tile##_full_tn(kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;\
                     case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
                     case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
                     case 5: tile(5, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
@@ -384,7 +401,7 @@ __attribute__((target(TARGET))) static void name(                               
                 const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
                 T *c = C + i0 * ldc + q * NR;                                                \
                 switch (mr) {                                                                \
-                case 8: tile(8, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
+                case 8: tile##_full_tn(kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;\
                 case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
                 case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
                 case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
