@@ -748,6 +748,30 @@ def train_loss_grad(
     if n_layers < 1 or n_layers > 64 or layers.shape[1] != _L_COLUMNS:
         raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
                          f"({layers.shape[0]}, {layers.shape[1]})")
+    # an internal entry (sigcy._estimators checks its arguments), but a wrong table would
+    # write out of bounds: check what the loops rely on
+    f = X.shape[2]
+    for l in range(n_layers):
+        h = layers[l, _L_N_HIDDEN]
+        if (layers[l, _L_N_IN] != f or h < 1 or layers[l, _L_ROW_BLOCK] < 1
+                or layers[l, _L_GRAD_BLOCK] < 1
+                or not 0 <= layers[l, _L_W_IN] <= theta.shape[0] - f * h
+                or not 0 <= layers[l, _L_W_REC] <= theta.shape[0] - h * h
+                or not 0 <= layers[l, _L_B] <= theta.shape[0] - h):
+            raise ValueError(f"layer {l} of the layers table does not fit X or theta")
+        f = h
+    if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples or n_outputs < 1
+            or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]
+            or dH_top.shape[0] != n_samples or dH_top.shape[1] != n_timesteps
+            or dH_top.shape[2] != h_last
+            or not 0 <= W_out_offset <= theta.shape[0] - h_last * n_outputs
+            or not 0 <= b_out_offset <= theta.shape[0] - n_outputs
+            or (lengths is not None and lengths.shape[0] != n_samples)
+            or l2_ranges.shape[0] < 1 or l2_ranges.shape[1] != 2):
+        raise ValueError("train_loss_grad: arrays or offsets of inconsistent shapes")
+    for l in range(l2_ranges.shape[0]):
+        if not 0 <= l2_ranges[l, 0] <= l2_ranges[l, 1] <= theta.shape[0]:
+            raise ValueError(f"l2 range {l} lies outside theta")
     total = _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
                           <floating> 0)
     ws = <floating *> _aligned64(work, total * sizeof(floating))

@@ -9,7 +9,8 @@ was ~8 small array operations and temporaries per step.
 Every loop runs in one thread, in index order, so the results do not depend on anything but
 the inputs.  Per element, the optimizers compute what scikit-learn's numpy code computes, in
 the same order and precision (the package builds without FMA contraction), so an update gives
-the same bits as ``sklearn.neural_network._stochastic_optimizers`` (tested).  Sums are
+the same bits as ``sklearn.neural_network._stochastic_optimizers`` (tested; for float32 Adam
+with numpy >= 2, whose promotion rules compute scikit-learn's step in float64 as here).  Sums are
 accumulated in double.
 """
 from cython cimport floating

@@ -268,7 +268,7 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     if out is None:
         H = np.empty(shape, dtype=dtype)
     else:
-        H = _check_out(out, shape, dtype, (X, W_in, W_rec, b, h0))
+        H = _check_out(out, shape, dtype, (X, W_in, W_rec, b, h0, lengths))
     if H.size:
         _forward_into(X, W_in, W_rec, b, h0, lengths, act, H, bool(flush_subnormals))
     return H

@@ -704,3 +704,9 @@ def test_forward_out_rejected():
     Xw = np.zeros(shape)
     with pytest.raises(ValueError, match="overlaps an input"):
         elman_forward(Xw, np.eye(5), W_rec, b, out=Xw)
+    # ... lengths too (the loop reads lengths after writing the input projection to out)
+    buf = np.zeros(shape)
+    lengths = buf.reshape(-1).view(np.intp)[: shape[0]]
+    lengths[:] = [7, 2, 3, 1]
+    with pytest.raises(ValueError, match="overlaps an input"):
+        elman_forward(X, W_in, W_rec, b, lengths=lengths, out=buf)

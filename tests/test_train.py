@@ -23,6 +23,10 @@ def _params(dtype, n=257, seed=0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1.0, 0.37])
 def test_adam_matches_scikit_learn_bitwise(dtype, scale):
+    if dtype == np.float32 and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        # numpy 1.x computes scikit-learn's (float64 scalar) * (float32 array) in float32;
+        # numpy 2 (NEP 50), as sigcy, in float64
+        pytest.skip("scikit-learn's float32 Adam step depends on numpy's promotion rules")
     theta = _params(dtype)
     ours = AdamOptimizer(theta.size, dtype, learning_rate_init=0.01)
     ref_param = theta.copy()
