@@ -277,25 +277,13 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return layout, offset
 
     def _views(self, flat):
-        """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta.
-
-        Kept during a fit for the arrays it uses at every step (a cached view holds its
-        base, so an id is not reused while the cache lives).
-        """
-        work = getattr(self, "_work", None)
-        if work is not None:
-            views = work.get(("views", id(flat)))
-            if views is not None and views[0] is flat:
-                return views[1]
+        """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta."""
         n_layers = self.n_layers_
         views = {"W_in": [None] * n_layers, "W_rec": [None] * (n_layers - 1),
                  "b": [None] * n_layers}
         for name, layer, shape, start, stop in self._layout:
             views[name][layer] = flat[start:stop].reshape(shape)
-        views = views["W_in"], views["W_rec"], views["b"]
-        if work is not None:
-            work[("views", id(flat))] = (flat, views)
-        return views
+        return views["W_in"], views["W_rec"], views["b"]
 
     def _initialize(self, n_in, n_outputs, dtype):
         rng = self._random_state
@@ -359,17 +347,6 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return self._views(self._theta)[2]
 
     # ------------------------------------------------------------------ forward / backward
-    def _buffer(self, key, shape, dtype, zero=False):
-        """An array kept between the mini-batches of a fit (a fresh one outside fit)."""
-        work = getattr(self, "_work", None)
-        key = (key, shape, dtype)
-        buf = None if work is None else work.get(key)
-        if buf is None:
-            buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-            if work is not None:
-                work[key] = buf
-        return buf
-
     def _forward(self, seq, theta):
         """States of every recurrent layer and the output layer's pre-activation.
 
@@ -383,28 +360,18 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         states = []
         inp = seq.X
         for i in range(len(W_rec)):
-            H = self._buffer(("H", i), (n_samples, n_timesteps, W_rec[i].shape[0]), dtype)
+            H = np.empty((n_samples, n_timesteps, W_rec[i].shape[0]), dtype)
             _forward_into(inp, W_in[i], W_rec[i], b[i], None, seq.lengths, act, H)
             states.append(H)
             inp = H
-        Z = self._buffer("Z", (n_samples, self.n_outputs_), dtype)
-        np.matmul(states[-1][:, -1, :], W_in[-1], out=Z)
+        Z = states[-1][:, -1, :] @ W_in[-1]
         Z += b[-1]
         return states, Z
 
-    def _l2_ranges(self):
-        """(k, 2) intp array: [start, stop) of every weight matrix in theta (not the biases)."""
-        ranges = getattr(self, "_l2_ranges_cache", None)
-        if ranges is None or ranges[1] is not self._layout:
-            ranges = (np.array([(start, stop) for name, _, _, start, stop in self._layout
-                                if name != "b"], dtype=np.intp).reshape(-1, 2), self._layout)
-            self._l2_ranges_cache = ranges
-        return ranges[0]
-
     def _train_plan(self, n_samples, n_timesteps, dtype):
         """What the fused training step needs for batches of this shape (kept during fit):
-        (layers table, W_out offset, b_out offset, thread count, zero dH buffer, workspace
-        bytes); see sigcy._rnn.train_loss_grad."""
+        (layers table, W_out offset, b_out offset, L2 ranges of the weight matrices, thread
+        count, zero dH buffer, workspace bytes); see sigcy._rnn.train_loss_grad."""
         work = getattr(self, "_work", None)
         key = ("plan", n_samples, n_timesteps, dtype)
         plan = None if work is None else work.get(key)
@@ -424,8 +391,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         nbytes = _rnn.train_work_bytes(dtype == np.float32, layers, n_samples, n_timesteps,
                                        self.n_outputs_, n_threads)
         dH = np.zeros((n_samples, n_timesteps, hidden[-1]), dtype)
-        plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], n_threads, dH,
-                nbytes)
+        l2_ranges = np.array([(start, stop) for name, _, _, start, stop in self._layout
+                              if name != "b"], dtype=np.intp)
+        plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], l2_ranges,
+                n_threads, dH, nbytes)
         if work is not None:
             work[key] = plan
         return plan
@@ -449,12 +418,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)
-        layers, W_out_offset, b_out_offset, n_threads, dH, nbytes = self._train_plan(
-            n_samples, n_timesteps, dtype)
+        layers, W_out_offset, b_out_offset, l2_ranges, n_threads, dH, nbytes = (
+            self._train_plan(n_samples, n_timesteps, dtype))
         bptt = n_timesteps if self.bptt_steps is None else min(self.bptt_steps, n_timesteps)
         loss, sq, grad_sq = _rnn.train_loss_grad(
             seq.X, seq.lengths, Y, w, theta, grad, layers, W_out_offset, b_out_offset, dH,
-            self._l2_ranges(), dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
+            l2_ranges, dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
             bptt, self._cross_entropy, n_threads, True, _scratch(nbytes))
         loss += 0.5 * self.alpha * sq / sw_sum
         return loss, grad, math.sqrt(grad_sq)

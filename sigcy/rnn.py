@@ -295,8 +295,8 @@ def _forward_into(X, W_in, W_rec, b, h0, lengths, act, H, flush=True):
     """elman_forward's work, unchecked, into H (non-empty): for callers that validated.
 
     Every array C-contiguous, of one float dtype and the right shape; lengths None or intp
-    in [1, n_timesteps]; act one of ACTIVATIONS' values.  The estimators call this in their
-    training loop, where the checks of elman_forward cost as much as a small call's work.
+    in [1, n_timesteps]; act one of ACTIVATIONS' values.  The estimators call this to
+    predict, on input they have already checked.
     """
     n_samples, n_timesteps, n_features = X.shape
     n_hidden = W_in.shape[1]
@@ -421,31 +421,16 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         db[...] = 0
         dh0[...] = 0
         return dX, dW_in, dW_rec, db, dh0
-    _backward_into(X, H, dH, W_in, W_rec, h0, lengths, act, bptt_steps, dX, dW_in, dW_rec, db,
-                   dh0, bool(flush_subnormals))
-    return dX, dW_in, dW_rec, db, dh0
-
-
-def _backward_into(X, H, dH, W_in, W_rec, h0, lengths, act, bptt_steps, dX, dW_in, dW_rec, db,
-                   dh0, flush=True):
-    """elman_backward's work, unchecked, into the given outputs: for callers that validated.
-
-    As _forward_into, with n_samples and n_hidden > 0 and bptt_steps an int in
-    [1, n_timesteps]; dX and dh0 may be None when the caller does not want them (their
-    GEMMs are then skipped).
-    """
-    n_samples, n_timesteps, n_features = X.shape
-    n_hidden = W_in.shape[1]
-    dtype = X.dtype
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     row_block, grad_block = _blocks(n_samples, n_hidden, n_threads)
     loop_bytes = _rnn.scratch_bytes(dtype == np.float32, True, n_samples, n_features, n_hidden,
                                     grad_block, n_threads)
-    itemsize = dtype.itemsize
+    itemsize = np.dtype(dtype).itemsize
     buf = _scratch(((n_samples * n_timesteps * n_hidden * itemsize + 63) // 64
                     + (2 * n_samples * n_hidden * itemsize + 63) // 64) * 64 + loop_bytes)
     dA, offset = _carve(buf, 0, (n_samples, n_timesteps, n_hidden), dtype)
     carry, offset = _carve(buf, offset, (2, n_samples, n_hidden), dtype)
     _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX,
                              dW_in, dW_rec, db, dh0, act, row_block, grad_block, n_threads,
-                             flush, buf[offset:])
+                             bool(flush_subnormals), buf[offset:])
+    return dX, dW_in, dW_rec, db, dh0

@@ -464,6 +464,16 @@ def _all_outputs(p, dtype, activation, bptt_steps):
     return [H, *grads]
 
 
+def _assert_same_bits_for_1_and_2_threads(p, dtype, activation, bptt_steps, user_api):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api=user_api):
+        one = _all_outputs(p, dtype, activation, bptt_steps)
+    with threadpoolctl.threadpool_limits(2, user_api=user_api):
+        two = _all_outputs(p, dtype, activation, bptt_steps)
+    for a, b in zip(one, two):
+        assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, parallel_everywhere):
@@ -472,45 +482,29 @@ def test_bitwise_identical_for_1_and_2_openmp_threads(dtype, activation, paralle
         pytest.skip("serial build")
     p = problem(n_samples=13, n_timesteps=30, n_features=5, n_hidden=40, seed=11,
                 with_lengths=True)
-    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
-        one = _all_outputs(p, dtype, activation, 7)
     with threadpoolctl.threadpool_limits(2, user_api="openmp"):
         assert rnn._n_threads(13, 30, 40) == 2
-        two = _all_outputs(p, dtype, activation, 7)
-    for a, b in zip(one, two):
-        assert_array_equal(a, b)
+    _assert_same_bits_for_1_and_2_threads(p, dtype, activation, 7, "openmp")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_identical_with_blocks_chosen_by_thread_count(dtype, monkeypatch):
     # the default blocks follow the thread count (1 thread: one block of 21 samples and all 40
     # rows of dW_rec; 2 threads: blocks of 16 + 5 samples and 24 + 16 rows)
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     if not sigcy._openmp_helpers._openmp_parallelism_enabled():
         pytest.skip("serial build")
     monkeypatch.setattr(rnn, "_PARALLEL_MIN_ELEMENTS", 0)
     p = problem(n_samples=21, n_timesteps=9, n_features=5, n_hidden=40, seed=23, with_h0=True,
                 with_lengths=True)
     assert rnn._blocks(21, 40, 1) == (24, 40) and rnn._blocks(21, 40, 2) == (16, 24)
-    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
-        one = _all_outputs(p, dtype, "tanh", None)
-    with threadpoolctl.threadpool_limits(2, user_api="openmp"):
-        two = _all_outputs(p, dtype, "tanh", None)
-    for a, b in zip(one, two):
-        assert_array_equal(a, b)
+    _assert_same_bits_for_1_and_2_threads(p, dtype, "tanh", None, "openmp")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_identical_for_1_and_2_blas_threads(dtype):
     # a size at which OpenBLAS' own GEMM gives different bits for 1 and 2 threads
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     p = problem(n_samples=128, n_timesteps=3, n_features=600, n_hidden=300, seed=12)
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        one = _all_outputs(p, dtype, "tanh", None)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        two = _all_outputs(p, dtype, "tanh", None)
-    for a, b in zip(one, two):
-        assert_array_equal(a, b)
+    _assert_same_bits_for_1_and_2_threads(p, dtype, "tanh", None, "blas")
 
 
 def test_blas_limit_is_restored():

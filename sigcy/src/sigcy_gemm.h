@@ -322,6 +322,22 @@ SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_g
 SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
                          "avx2,fma")
 
+/* One tile of mr <= SIGCY_MR of A's columns (A(p, r) = at[p * lda + r]) against the panel at
+ * bq, for both paths of the A^T B driver below. */
+#define SIGCY_TN_TILE(tile, mr, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc)                  \
+    do {                                                                                     \
+        switch (mr) {                                                                        \
+        case 8: tile##_full_tn(kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;            \
+        case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        case 5: tile(5, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        case 4: tile(4, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        case 3: tile(3, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        case 2: tile(2, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
+        default: tile(1, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;            \
+        }                                                                                    \
+    } while (0)
+
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
  * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR into work, then
  * runs every tile against one panel (kept in L1) at a time; a pass continues from the partial
@@ -348,16 +364,8 @@ __attribute__((target(TARGET))) static void name(                               
                     const T *at = A + k0 * lda + i0;                                         \
                     T *c = C + i0 * ldc + q * NR;                                            \
                     MASK m0 = (MASK)~0u, m1 = (MASK)~0u;                                     \
-                    switch (m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR) {                         \
-                    case 8: tile##_full_tn(kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;\
-                    case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    case 5: tile(5, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    case 4: tile(4, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    case 3: tile(3, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    case 2: tile(2, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break; \
-                    default: tile(1, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;\
-                    }                                                                        \
+                    SIGCY_TN_TILE(tile, m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR, kk, at, lda,  \
+                                  bq, ldb, c, ldc, m0, m1, acc);                             \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
@@ -400,16 +408,7 @@ __attribute__((target(TARGET))) static void name(                               
                 ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;    \
                 const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
                 T *c = C + i0 * ldc + q * NR;                                                \
-                switch (mr) {                                                                \
-                case 8: tile##_full_tn(kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break;\
-                case 7: tile(7, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                case 6: tile(6, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                case 5: tile(5, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                case 4: tile(4, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                case 3: tile(3, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                case 2: tile(2, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                default: tile(1, 1, 2, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc); break; \
-                }                                                                            \
+                SIGCY_TN_TILE(tile, mr, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc);      \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
