@@ -503,30 +503,15 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        sample_idx = np.arange(n_samples)
-        clip = self.clip_norm
-        grad = np.empty_like(theta)
+        epoch = self._epoch_plan(seq, Y, sample_weight, batch_size)
+        order = np.arange(n_samples)
         self._check_finite(0.0, theta, "at the start")
         try:
             for _ in range(1 if incremental else self.max_iter):
                 start = time.perf_counter()
                 if self.shuffle:
-                    sample_idx = self._random_state.permutation(n_samples)
-                accumulated_loss = 0.0
-                norms = []
-                for batch_slice in gen_batches(n_samples, batch_size):
-                    # a slice (no shuffling) takes a contiguous view, indices a copy
-                    idx = sample_idx[batch_slice] if self.shuffle else batch_slice
-                    batch = seq.take(idx)
-                    sw = None if sample_weight is None else sample_weight[idx]
-                    loss, grad, norm = self._loss_grad(batch, Y[idx], sw, theta, grad)
-                    self._check_finite(loss + norm, None, "in the gradient")
-                    scale = clip / norm if clip is not None and norm > clip else 1.0
-                    # the update is all or nothing: theta keeps the last finite step
-                    if not self._optimizer.update(theta, grad, scale):
-                        self._check_finite(np.inf, None, "after an update")
-                    accumulated_loss += loss * (batch_slice.stop - batch_slice.start)
-                    norms.append(norm)
+                    order = self._random_state.permutation(n_samples)
+                accumulated_loss, norms = self._run_epoch(epoch, order)
                 self.n_iter_ += 1
                 self.t_ += n_samples
                 self.loss_ = accumulated_loss / n_samples
@@ -574,6 +559,82 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         if early_stopping:
             theta[...] = self._best_theta
             del self._best_theta
+
+    def _epoch_plan(self, seq, Y, sample_weight, batch_size):
+        """What sigcy._rnn.train_epoch needs for this training set, kept for the fit: the
+        fixed arguments (a dict of them) and the optimizer's counters."""
+        n_samples, n_timesteps, n_features = seq.X.shape
+        dtype = self._theta.dtype
+        n_batches = -(-n_samples // batch_size)
+        rest = n_samples - (n_batches - 1) * batch_size
+        layers_full, W_out_offset, b_out_offset, l2_ranges, threads_full, dH_full, _ = (
+            self._train_plan(batch_size, n_timesteps, dtype))
+        layers_rest = threads_rest = dH_rest = None
+        if rest != batch_size:
+            layers_rest, _, _, _, threads_rest, dH_rest, _ = (
+                self._train_plan(rest, n_timesteps, dtype))
+        opt = self._optimizer
+        adam = isinstance(opt, AdamOptimizer)
+        hyper = np.zeros(_rnn.EPOCH_HYPER_SIZE)
+        hyper[_rnn.HY_ALPHA] = self.alpha
+        hyper[_rnn.HY_CLIP] = 0.0 if self.clip_norm is None else self.clip_norm
+        if adam:
+            hyper[[_rnn.HY_LR, _rnn.HY_BETA_1, _rnn.HY_BETA_2, _rnn.HY_EPSILON]] = (
+                opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.epsilon)
+        else:
+            hyper[[_rnn.HY_MOMENTUM, _rnn.HY_NESTEROV]] = opt.momentum, bool(opt.nesterov)
+        nbytes = _rnn.epoch_work_bytes(
+            dtype == np.float32, layers_full, layers_rest, batch_size, rest, n_timesteps,
+            n_features, Y.shape[1], self._theta.size, threads_full, threads_rest or 1)
+        return {
+            "seq": seq, "Y": Y, "sample_weight": sample_weight, "batch_size": batch_size,
+            "n_batches": n_batches, "layers_full": layers_full, "layers_rest": layers_rest,
+            "threads_full": threads_full, "threads_rest": threads_rest or 1,
+            "dH_full": dH_full, "dH_rest": dH_rest, "W_out_offset": W_out_offset,
+            "b_out_offset": b_out_offset, "l2_ranges": l2_ranges, "adam": adam,
+            "hyper": hyper, "counters": np.zeros(2, dtype=np.intp), "nbytes": nbytes,
+            "grad": np.empty_like(self._theta),
+        }
+
+    # tests: raise KeyboardInterrupt after this many steps of an epoch, as a Ctrl-C would
+    _interrupt_after = -1
+
+    def _run_epoch(self, plan, order):
+        """One epoch in one compiled call (sigcy._rnn.train_epoch): every mini-batch's loss
+        and gradient, clipping and the optimizer's step.  Returns (sum of loss x batch size,
+        gradient norm per batch); raises ValueError on divergence (theta keeps the last
+        finite step) and lets KeyboardInterrupt through after a completed step."""
+        opt = self._optimizer
+        adam = plan["adam"]
+        hyper, counters, seq = plan["hyper"], plan["counters"], plan["seq"]
+        if adam:
+            counters[0] = opt.t
+        else:
+            hyper[_rnn.HY_LR] = opt.learning_rate     # the schedule changes it per epoch
+        norms = np.empty(plan["n_batches"])
+        try:
+            loss_sum, status = _rnn.train_epoch(
+                seq.X, seq.lengths, plan["Y"], plan["sample_weight"], order,
+                plan["batch_size"], self._theta, plan["grad"], plan["layers_full"],
+                plan["layers_rest"], plan["threads_full"], plan["threads_rest"],
+                plan["dH_full"], plan["dH_rest"], plan["W_out_offset"], plan["b_out_offset"],
+                plan["l2_ranges"], ACTIVATIONS[self.activation],
+                seq.X.shape[1] if self.bptt_steps is None
+                else min(self.bptt_steps, seq.X.shape[1]),
+                self._cross_entropy, True, adam, opt.m if adam else opt.velocity,
+                opt.v if adam else None, hyper, counters, norms, self._interrupt_after,
+                _scratch(plan["nbytes"]))
+        finally:
+            if adam:
+                # the steps taken, also when interrupted
+                opt.t = int(counters[0])
+                opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2**opt.t)
+                                     / (1 - opt.beta_1**opt.t)) if opt.t else opt.learning_rate
+        if status == _rnn.EPOCH_NONFINITE_GRAD:
+            self._check_finite(np.inf, None, "in the gradient")
+        elif status == _rnn.EPOCH_NONFINITE_STEP:
+            self._check_finite(np.inf, None, "after an update")
+        return loss_sum, norms
 
     def _fit_lbfgs(self, seq, Y, sample_weight):
         theta = self._theta

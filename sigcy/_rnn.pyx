@@ -631,7 +631,8 @@ def elman_backward_loop(
 
 # ---------------------------------------------------------------------- fused training step
 from sigcy._train cimport (
-    sigcy_add_l2_d, sigcy_add_l2_f, sigcy_cross_entropy_d, sigcy_cross_entropy_f,
+    sigcy_adam_update_d, sigcy_adam_update_f, sigcy_add_l2_d, sigcy_add_l2_f,
+    sigcy_cross_entropy_d, sigcy_cross_entropy_f, sigcy_sgd_update_d, sigcy_sgd_update_f,
     sigcy_squared_error_d, sigcy_squared_error_f,
 )
 
@@ -647,22 +648,25 @@ cdef enum:
     _L_COLUMNS = 7
 
 
-cdef Py_ssize_t _train_layout(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samples,
-                              Py_ssize_t n_timesteps, Py_ssize_t n_outputs, int n_threads,
-                              Py_ssize_t *offsets, floating dummy) noexcept nogil:
+cdef Py_ssize_t _train_layout(const Py_ssize_t *layers, Py_ssize_t n_layers,
+                              Py_ssize_t n_samples, Py_ssize_t n_timesteps,
+                              Py_ssize_t n_outputs, int n_threads, Py_ssize_t *offsets,
+                              floating dummy) noexcept nogil:
     """Offsets (in values, 64-value aligned) of train_loss_grad's workspace regions, written
     to offsets[0 .. 2 * n_layers + 7): the states H_l of every layer, the gradients dX_l
     reaching layers 1.. from above, dA, carry, Z, dZ, the packed output weights (both ways),
-    then the recurrences' scratch, the largest any layer needs.  Returns the total."""
-    cdef Py_ssize_t n_layers = layers.shape[0], l, off = 0, h_max = 1, f, h, scratch = 0
-    cdef Py_ssize_t h_last = layers[n_layers - 1, _L_N_HIDDEN]
+    then the recurrences' scratch, the largest any layer needs.  layers: the (n_layers,
+    _L_COLUMNS) table, row-major.  Returns the total."""
+    cdef Py_ssize_t l, off = 0, h_max = 1, f, h, scratch = 0
+    cdef Py_ssize_t h_last = layers[(n_layers - 1) * _L_COLUMNS + _L_N_HIDDEN]
     cdef Py_ssize_t nt = n_samples * n_timesteps
     for l in range(n_layers):
-        f = layers[l, _L_N_IN]
-        h = layers[l, _L_N_HIDDEN]
+        f = layers[l * _L_COLUMNS + _L_N_IN]
+        h = layers[l * _L_COLUMNS + _L_N_HIDDEN]
         h_max = max(h_max, h)
         scratch = max(scratch, _forward_scratch(n_samples, f, h, dummy),
-                      _backward_scratch(f, h, layers[l, _L_GRAD_BLOCK], n_threads, dummy))
+                      _backward_scratch(f, h, layers[l * _L_COLUMNS + _L_GRAD_BLOCK],
+                                        n_threads, dummy))
         offsets[l] = off                                      # H_l
         off += _round64(nt * h)
         offsets[n_layers + l] = off                           # dX_l (l >= 1): (n, T, n_in)
@@ -685,6 +689,40 @@ cdef Py_ssize_t _train_layout(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samp
     return off + 64
 
 
+cdef int _check_layers(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_features,
+                       Py_ssize_t n_theta) except -1:
+    """The layers table fits X's features and theta (what the loops rely on)."""
+    cdef Py_ssize_t l, f = n_features, h
+    if layers.shape[0] < 1 or layers.shape[0] > 64 or layers.shape[1] != _L_COLUMNS:
+        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
+                         f"({layers.shape[0]}, {layers.shape[1]})")
+    for l in range(layers.shape[0]):
+        h = layers[l, _L_N_HIDDEN]
+        if (layers[l, _L_N_IN] != f or h < 1 or layers[l, _L_ROW_BLOCK] < 1
+                or layers[l, _L_GRAD_BLOCK] < 1
+                or not 0 <= layers[l, _L_W_IN] <= n_theta - f * h
+                or not 0 <= layers[l, _L_W_REC] <= n_theta - h * h
+                or not 0 <= layers[l, _L_B] <= n_theta - h):
+            raise ValueError(f"layer {l} of the layers table does not fit X or theta")
+        f = h
+    return 0
+
+
+cdef int _check_head(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_theta, Py_ssize_t n_outputs,
+                     Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
+                     const Py_ssize_t[:, ::1] l2_ranges) except -1:
+    """The output layer's offsets and the L2 ranges lie in theta."""
+    cdef Py_ssize_t h_last = layers[layers.shape[0] - 1, _L_N_HIDDEN], r
+    if (n_outputs < 1 or not 0 <= W_out_offset <= n_theta - h_last * n_outputs
+            or not 0 <= b_out_offset <= n_theta - n_outputs
+            or l2_ranges.shape[0] < 1 or l2_ranges.shape[1] != 2):
+        raise ValueError("train_loss_grad: output offsets or l2 ranges of inconsistent shapes")
+    for r in range(l2_ranges.shape[0]):
+        if not 0 <= l2_ranges[r, 0] <= l2_ranges[r, 1] <= n_theta:
+            raise ValueError(f"l2 range {r} lies outside theta")
+    return 0
+
+
 def train_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samples,
                      Py_ssize_t n_timesteps, Py_ssize_t n_outputs, int n_threads):
     """Bytes of the ``work`` buffer that train_loss_grad needs."""
@@ -693,10 +731,96 @@ def train_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers, Py_ssize_t n
         raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
                          f"({layers.shape[0]}, {layers.shape[1]})")
     if float32:
-        return _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
-                             <float> 0) * sizeof(float)
-    return _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
-                         <double> 0) * sizeof(double)
+        return _train_layout(&layers[0, 0], layers.shape[0], n_samples, n_timesteps,
+                             n_outputs, n_threads, offsets, <float> 0) * sizeof(float)
+    return _train_layout(&layers[0, 0], layers.shape[0], n_samples, n_timesteps, n_outputs,
+                         n_threads, offsets, <double> 0) * sizeof(double)
+
+
+cdef void _loss_grad_run(
+        const floating *X,          # IN  (n_samples, n_timesteps, n_features)
+        const Py_ssize_t *lengths,  # IN  (n_samples,) or NULL (all full)
+        const floating *Y,          # IN  (n_samples, n_outputs)
+        const floating *w,          # IN  (n_samples,) weights summing to 1, or NULL
+        const floating *th,         # IN  parameters
+        floating *g,                # OUT gradient, laid out as theta
+        Py_ssize_t n_theta,
+        const Py_ssize_t *layers,   # IN  (n_layers, _L_COLUMNS) table, row-major
+        Py_ssize_t n_layers, Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
+        floating *dH_top,           # IN  (n_samples, n_timesteps, h_last) zeros but at the
+                                    #     last step, which is overwritten
+        const Py_ssize_t *l2_ranges, Py_ssize_t n_l2, floating reg, int act,
+        Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
+        Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_outputs,
+        floating *ws,               # scratch: _train_layout(...) values, 64-byte aligned
+        double *out,                # OUT (data loss, sum of the squared weights, |grad|^2)
+        ) noexcept nogil:
+    """train_loss_grad on raw arrays, its arguments checked by the caller."""
+    cdef Py_ssize_t l, i, j, f, h
+    cdef Py_ssize_t h_last = layers[(n_layers - 1) * _L_COLUMNS + _L_N_HIDDEN]
+    cdef const Py_ssize_t *row
+    cdef Py_ssize_t offsets[2 * 64 + 7]
+    cdef const floating *inp
+    cdef const floating *hT
+    cdef floating *dHl
+    cdef floating *dXl
+    cdef floating *Z
+    cdef floating *dZ
+    cdef double loss, sq = 0.0
+    _train_layout(layers, n_layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
+                  <floating> 0)
+    inp = X
+    for l in range(n_layers):
+        row = layers + l * _L_COLUMNS
+        _forward_run(inp, th + row[_L_W_IN], th + row[_L_W_REC], th + row[_L_B], NULL, lengths,
+                     ws + offsets[l], n_samples, n_timesteps, row[_L_N_IN], row[_L_N_HIDDEN],
+                     act, row[_L_ROW_BLOCK], n_threads, flush, ws + offsets[2 * n_layers + 6])
+        inp = ws + offsets[l]
+    # output layer: Z = h_T @ W_out + b_out, rows of h_T n_timesteps * h_last apart
+    hT = ws + offsets[n_layers - 1] + (n_timesteps - 1) * h_last
+    Z = ws + offsets[2 * n_layers + 2]
+    dZ = ws + offsets[2 * n_layers + 3]
+    _pack(th + W_out_offset, n_outputs, False, h_last, n_outputs, ws + offsets[2 * n_layers + 4])
+    _pgemm(n_samples, n_outputs, h_last, hT, n_timesteps * h_last,
+           ws + offsets[2 * n_layers + 4], Z, n_outputs, False)
+    for i in range(n_samples):
+        for j in range(n_outputs):
+            Z[i * n_outputs + j] = Z[i * n_outputs + j] + th[b_out_offset + j]
+    if cross_entropy:
+        if floating is float:
+            loss = sigcy_cross_entropy_f(Z, Y, w, dZ, g + b_out_offset, n_samples, n_outputs)
+        else:
+            loss = sigcy_cross_entropy_d(Z, Y, w, dZ, g + b_out_offset, n_samples, n_outputs)
+    elif floating is float:
+        loss = sigcy_squared_error_f(Z, Y, w, dZ, g + b_out_offset, n_samples, n_outputs)
+    else:
+        loss = sigcy_squared_error_d(Z, Y, w, dZ, g + b_out_offset, n_samples, n_outputs)
+    # dW_out = h_T^T dZ; dH_top[:, -1] = dZ @ W_out^T
+    _gemm_tn(h_last, n_outputs, n_samples, hT, n_timesteps * h_last, dZ, n_outputs,
+             g + W_out_offset, n_outputs, False, ws + offsets[2 * n_layers + 5])
+    _pack(th + W_out_offset, n_outputs, True, n_outputs, h_last, ws + offsets[2 * n_layers + 5])
+    _pgemm(n_samples, h_last, n_outputs, dZ, n_outputs, ws + offsets[2 * n_layers + 5],
+           dH_top + (n_timesteps - 1) * h_last, n_timesteps * h_last, False)
+    dHl = dH_top
+    for l in range(n_layers - 1, -1, -1):
+        row = layers + l * _L_COLUMNS
+        f = row[_L_N_IN]
+        h = row[_L_N_HIDDEN]
+        inp = X if l == 0 else ws + offsets[l - 1]
+        dXl = NULL if l == 0 else ws + offsets[n_layers + l]
+        _backward_run(inp, ws + offsets[l], dHl, th + row[_L_W_IN], th + row[_L_W_REC], NULL,
+                      lengths, bptt_steps, ws + offsets[2 * n_layers],
+                      ws + offsets[2 * n_layers + 1], dXl, g + row[_L_W_IN], g + row[_L_W_REC],
+                      g + row[_L_B], NULL, n_samples, n_timesteps, f, h, act,
+                      row[_L_ROW_BLOCK], row[_L_GRAD_BLOCK], n_threads, flush,
+                      ws + offsets[2 * n_layers + 6])
+        dHl = dXl
+    if floating is float:
+        out[2] = sigcy_add_l2_f(th, g, n_theta, l2_ranges, n_l2, reg, &sq)
+    else:
+        out[2] = sigcy_add_l2_d(th, g, n_theta, l2_ranges, n_l2, reg, &sq)
+    out[0] = loss
+    out[1] = sq
 
 
 def train_loss_grad(
@@ -726,118 +850,339 @@ def train_loss_grad(
     (sigcy._estimators) checked every shape.  Returns (data loss, sum of the squared
     weights, squared norm of grad).
     """
-    cdef Py_ssize_t n_layers = layers.shape[0], l
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
-    cdef Py_ssize_t n_outputs = Y.shape[1]
-    cdef Py_ssize_t h_last = layers[n_layers - 1, _L_N_HIDDEN], f, h
+    cdef Py_ssize_t n_outputs = Y.shape[1], h_last
     cdef Py_ssize_t offsets[2 * 64 + 7]
-    cdef Py_ssize_t total
     cdef floating *ws
-    cdef const floating *th = &theta[0]
-    cdef floating *g = &grad[0]
-    cdef const floating *inp
-    cdef const floating *hT
-    cdef floating *dHl
-    cdef floating *dXl
-    cdef floating *Z
-    cdef floating *dZ
     cdef const floating *wp = NULL
     cdef const Py_ssize_t *lengths_ptr = NULL
-    cdef double loss, sq = 0.0, gsq
-    cdef Py_ssize_t i, j
-    if n_layers < 1 or n_layers > 64 or layers.shape[1] != _L_COLUMNS:
-        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
-                         f"({layers.shape[0]}, {layers.shape[1]})")
+    cdef double out[3]
     # an internal entry (sigcy._estimators checks its arguments), but a wrong table would
     # write out of bounds: check what the loops rely on
-    f = X.shape[2]
-    for l in range(n_layers):
-        h = layers[l, _L_N_HIDDEN]
-        if (layers[l, _L_N_IN] != f or h < 1 or layers[l, _L_ROW_BLOCK] < 1
-                or layers[l, _L_GRAD_BLOCK] < 1
-                or not 0 <= layers[l, _L_W_IN] <= theta.shape[0] - f * h
-                or not 0 <= layers[l, _L_W_REC] <= theta.shape[0] - h * h
-                or not 0 <= layers[l, _L_B] <= theta.shape[0] - h):
-            raise ValueError(f"layer {l} of the layers table does not fit X or theta")
-        f = h
-    if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples or n_outputs < 1
+    _check_layers(layers, X.shape[2], theta.shape[0])
+    _check_head(layers, theta.shape[0], n_outputs, W_out_offset, b_out_offset, l2_ranges)
+    h_last = layers[layers.shape[0] - 1, _L_N_HIDDEN]
+    if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples
             or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]
             or dH_top.shape[0] != n_samples or dH_top.shape[1] != n_timesteps
             or dH_top.shape[2] != h_last
-            or not 0 <= W_out_offset <= theta.shape[0] - h_last * n_outputs
-            or not 0 <= b_out_offset <= theta.shape[0] - n_outputs
-            or (lengths is not None and lengths.shape[0] != n_samples)
-            or l2_ranges.shape[0] < 1 or l2_ranges.shape[1] != 2):
+            or (lengths is not None and lengths.shape[0] != n_samples)):
         raise ValueError("train_loss_grad: arrays or offsets of inconsistent shapes")
-    for l in range(l2_ranges.shape[0]):
-        if not 0 <= l2_ranges[l, 0] <= l2_ranges[l, 1] <= theta.shape[0]:
-            raise ValueError(f"l2 range {l} lies outside theta")
-    total = _train_layout(layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
-                          <floating> 0)
-    ws = <floating *> _aligned64(work, total * sizeof(floating))
+    ws = <floating *> _aligned64(work, _train_layout(
+        &layers[0, 0], layers.shape[0], n_samples, n_timesteps, n_outputs, n_threads, offsets,
+        <floating> 0) * sizeof(floating))
     if w is not None:
         wp = &w[0]
     if lengths is not None:
         lengths_ptr = &lengths[0]
     with nogil:
-        inp = &X[0, 0, 0]
-        for l in range(n_layers):
-            f = layers[l, _L_N_IN]
-            h = layers[l, _L_N_HIDDEN]
-            _forward_run(inp, th + layers[l, _L_W_IN], th + layers[l, _L_W_REC],
-                         th + layers[l, _L_B], NULL, lengths_ptr, ws + offsets[l], n_samples,
-                         n_timesteps, f, h, act, layers[l, _L_ROW_BLOCK], n_threads, flush,
-                         ws + offsets[2 * n_layers + 6])
-            inp = ws + offsets[l]
-        # output layer: Z = h_T @ W_out + b_out, rows of h_T n_timesteps * h_last apart
-        hT = ws + offsets[n_layers - 1] + (n_timesteps - 1) * h_last
-        Z = ws + offsets[2 * n_layers + 2]
-        dZ = ws + offsets[2 * n_layers + 3]
-        _pack(th + W_out_offset, n_outputs, False, h_last, n_outputs,
-              ws + offsets[2 * n_layers + 4])
-        _pgemm(n_samples, n_outputs, h_last, hT, n_timesteps * h_last,
-               ws + offsets[2 * n_layers + 4], Z, n_outputs, False)
-        for i in range(n_samples):
-            for j in range(n_outputs):
-                Z[i * n_outputs + j] = Z[i * n_outputs + j] + th[b_out_offset + j]
-        if cross_entropy:
-            if floating is float:
-                loss = sigcy_cross_entropy_f(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
-                                             n_outputs)
-            else:
-                loss = sigcy_cross_entropy_d(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
-                                             n_outputs)
-        elif floating is float:
-            loss = sigcy_squared_error_f(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
-                                         n_outputs)
-        else:
-            loss = sigcy_squared_error_d(Z, &Y[0, 0], wp, dZ, g + b_out_offset, n_samples,
-                                         n_outputs)
-        # dW_out = h_T^T dZ; dH_top[:, -1] = dZ @ W_out^T
-        _gemm_tn(h_last, n_outputs, n_samples, hT, n_timesteps * h_last, dZ, n_outputs,
-                 g + W_out_offset, n_outputs, False, ws + offsets[2 * n_layers + 5])
-        _pack(th + W_out_offset, n_outputs, True, n_outputs, h_last,
-              ws + offsets[2 * n_layers + 5])
-        _pgemm(n_samples, h_last, n_outputs, dZ, n_outputs, ws + offsets[2 * n_layers + 5],
-               &dH_top[0, 0, 0] + (n_timesteps - 1) * h_last, n_timesteps * h_last, False)
-        dHl = &dH_top[0, 0, 0]
-        for l in range(n_layers - 1, -1, -1):
-            f = layers[l, _L_N_IN]
-            h = layers[l, _L_N_HIDDEN]
-            inp = &X[0, 0, 0] if l == 0 else ws + offsets[l - 1]
-            dXl = NULL if l == 0 else ws + offsets[n_layers + l]
-            _backward_run(inp, ws + offsets[l], dHl, th + layers[l, _L_W_IN],
-                          th + layers[l, _L_W_REC], NULL, lengths_ptr, bptt_steps,
-                          ws + offsets[2 * n_layers], ws + offsets[2 * n_layers + 1], dXl,
-                          g + layers[l, _L_W_IN], g + layers[l, _L_W_REC], g + layers[l, _L_B],
-                          NULL, n_samples, n_timesteps, f, h, act, layers[l, _L_ROW_BLOCK],
-                          layers[l, _L_GRAD_BLOCK], n_threads, flush,
-                          ws + offsets[2 * n_layers + 6])
-            dHl = dXl
+        _loss_grad_run(&X[0, 0, 0], lengths_ptr, &Y[0, 0], wp, &theta[0], &grad[0],
+                       theta.shape[0], &layers[0, 0], layers.shape[0], W_out_offset,
+                       b_out_offset, &dH_top[0, 0, 0], &l2_ranges[0, 0], l2_ranges.shape[0],
+                       reg, act, bptt_steps, cross_entropy, n_threads, flush, n_samples,
+                       n_timesteps, n_outputs, ws, out)
+    return out[0], out[1], out[2]
+
+
+# ------------------------------------------------------------------------ fused training epoch
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport isfinite, pow, sqrt
+
+cdef enum:
+    # entries of train_epoch's `hyper` vector
+    _HY_LR = 0            # sgd: the learning rate; adam: learning_rate_init
+    _HY_MOMENTUM = 1      # sgd
+    _HY_NESTEROV = 2      # sgd: 1 or 0
+    _HY_BETA_1 = 3        # adam
+    _HY_BETA_2 = 4
+    _HY_EPSILON = 5
+    _HY_ALPHA = 6         # L2 penalty (both)
+    _HY_CLIP = 7          # gradient-norm clipping, <= 0 or inf: none
+    _HY_SIZE = 8
+EPOCH_HYPER_SIZE = _HY_SIZE
+HY_LR, HY_MOMENTUM, HY_NESTEROV, HY_BETA_1, HY_BETA_2, HY_EPSILON, HY_ALPHA, HY_CLIP = (
+    _HY_LR, _HY_MOMENTUM, _HY_NESTEROV, _HY_BETA_1, _HY_BETA_2, _HY_EPSILON, _HY_ALPHA, _HY_CLIP)
+
+cdef enum:
+    # train_epoch's status
+    _EPOCH_OK = 0
+    _EPOCH_NONFINITE_GRAD = 1     # a loss or gradient norm was not finite: no update made
+    _EPOCH_NONFINITE_STEP = 2     # an update would have made theta non-finite: theta kept
+EPOCH_OK = _EPOCH_OK
+EPOCH_NONFINITE_GRAD = _EPOCH_NONFINITE_GRAD
+EPOCH_NONFINITE_STEP = _EPOCH_NONFINITE_STEP
+
+
+cdef Py_ssize_t _epoch_layout(const Py_ssize_t *layers_full, const Py_ssize_t *layers_rest,
+                              Py_ssize_t n_layers, Py_ssize_t batch_size, Py_ssize_t rest,
+                              Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                              Py_ssize_t n_outputs, Py_ssize_t n_theta, int threads_full,
+                              int threads_rest, Py_ssize_t *offsets, floating dummy) noexcept nogil:
+    """Offsets (values, 64-value aligned) of train_epoch's workspace: offsets[0..5) = the
+    gathered batch's X, Y, weights and lengths (Py_ssize_t, as many bytes as floating values
+    of the same count, rounded up), the optimizer's scratch, then the training step's
+    workspace (the larger of the two batch sizes' _train_layout).  Returns the total."""
+    cdef Py_ssize_t off = 0, step
+    cdef Py_ssize_t tmp[2 * 64 + 7]
+    offsets[0] = off
+    off += _round64(batch_size * n_timesteps * n_features)
+    offsets[1] = off
+    off += _round64(batch_size * n_outputs)
+    offsets[2] = off
+    off += _round64(batch_size)
+    offsets[3] = off
+    off += _round64((batch_size * sizeof(Py_ssize_t) + sizeof(floating) - 1) // sizeof(floating))
+    offsets[4] = off
+    off += _round64(n_theta)
+    offsets[5] = off
+    step = _train_layout(layers_full, n_layers, batch_size, n_timesteps, n_outputs, threads_full,
+                         tmp, dummy)
+    if layers_rest != NULL:
+        step = max(step, _train_layout(layers_rest, n_layers, rest, n_timesteps, n_outputs,
+                                       threads_rest, tmp, dummy))
+    return off + step + 64
+
+
+def epoch_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers_full,
+                     const Py_ssize_t[:, ::1] layers_rest, Py_ssize_t batch_size,
+                     Py_ssize_t rest, Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                     Py_ssize_t n_outputs, Py_ssize_t n_theta, int threads_full,
+                     int threads_rest):
+    """Bytes of the ``work`` buffer that train_epoch needs (layers_rest None: every batch
+    has batch_size samples)."""
+    cdef Py_ssize_t offsets[6]
+    cdef const Py_ssize_t *rest_ptr = NULL
+    if (layers_full.shape[0] < 1 or layers_full.shape[0] > 64
+            or layers_full.shape[1] != _L_COLUMNS
+            or (layers_rest is not None and (layers_rest.shape[0] != layers_full.shape[0]
+                                             or layers_rest.shape[1] != _L_COLUMNS))):
+        raise ValueError(f"layers tables must be (1..64, {_L_COLUMNS}) and alike")
+    if layers_rest is not None:
+        rest_ptr = &layers_rest[0, 0]
+    if float32:
+        return _epoch_layout(&layers_full[0, 0], rest_ptr, layers_full.shape[0], batch_size,
+                             rest, n_timesteps, n_features, n_outputs, n_theta, threads_full,
+                             threads_rest, offsets, <float> 0) * sizeof(float)
+    return _epoch_layout(&layers_full[0, 0], rest_ptr, layers_full.shape[0], batch_size, rest,
+                         n_timesteps, n_features, n_outputs, n_theta, threads_full,
+                         threads_rest, offsets, <double> 0) * sizeof(double)
+
+
+cdef double _batch_step(
+        const floating *X,          # IN  (n_samples, n_timesteps, n_features) training set
+        const Py_ssize_t *lengths,  # IN  (n_samples,) or NULL
+        const floating *Y,          # IN  (n_samples, n_outputs)
+        const double *sw,           # IN  (n_samples,) sample weights or NULL
+        const Py_ssize_t *idx,      # IN  (nb,) the batch's samples
+        Py_ssize_t nb, Py_ssize_t n_timesteps, Py_ssize_t n_features, Py_ssize_t n_outputs,
+        floating *th,               # INOUT parameters
+        floating *g,                # OUT gradient
+        Py_ssize_t n_theta, const Py_ssize_t *layers, Py_ssize_t n_layers,
+        Py_ssize_t W_out_offset, Py_ssize_t b_out_offset, floating *dH_top,
+        const Py_ssize_t *l2_ranges, Py_ssize_t n_l2, int act, Py_ssize_t bptt_steps,
+        bint cross_entropy, int n_threads, bint flush,
+        bint adam, floating *mom1, floating *mom2,
+        const double *hyper,        # IN  see _HY_*
+        Py_ssize_t *t_adam,         # INOUT Adam's step count
+        floating *ws,               # scratch, _epoch_layout(...) values
+        const Py_ssize_t *offsets,  # IN  _epoch_layout's offsets
+        double *norm,               # OUT the gradient's norm (before clipping)
+        int *status,                # OUT EPOCH_*
+        ) noexcept nogil:
+    """One mini-batch of train_epoch: gather its samples (unless they are consecutive), its
+    loss and gradient, clipping, the optimizer's step.  Returns the loss with its L2 term.
+    The arithmetic is that of sigcy._estimators' single steps (_loss_grad, then the
+    optimizer's update; the weights normalized by their sum in index order)."""
+    cdef Py_ssize_t k, row = n_timesteps * n_features
+    cdef bint consecutive = True
+    cdef const floating *xp
+    cdef const floating *yp
+    cdef const Py_ssize_t *lp = NULL
+    cdef floating *wp = NULL
+    cdef floating *Xb = ws + offsets[0]
+    cdef floating *Yb = ws + offsets[1]
+    cdef floating *wb = ws + offsets[2]
+    cdef Py_ssize_t *lb = <Py_ssize_t *> (ws + offsets[3])
+    cdef floating *upd = ws + offsets[4]
+    cdef double sw_sum = <double> nb, loss, scale = 1.0, lr, clip = hyper[_HY_CLIP]
+    cdef double alpha = hyper[_HY_ALPHA]
+    cdef double out[3]
+    cdef int ok
+    for k in range(1, nb):
+        if idx[k] != idx[0] + k:
+            consecutive = False
+            break
+    if consecutive:
+        xp = X + idx[0] * row
+        yp = Y + idx[0] * n_outputs
+        if lengths != NULL:
+            lp = lengths + idx[0]
+    else:
+        for k in range(nb):
+            memcpy(Xb + k * row, X + idx[k] * row, row * sizeof(floating))
+            memcpy(Yb + k * n_outputs, Y + idx[k] * n_outputs, n_outputs * sizeof(floating))
+        if lengths != NULL:
+            for k in range(nb):
+                lb[k] = lengths[idx[k]]
+            lp = lb
+        xp = Xb
+        yp = Yb
+    if sw != NULL:
+        sw_sum = 0.0
+        for k in range(nb):
+            sw_sum += sw[idx[k]]
+        for k in range(nb):
+            wb[k] = <floating> (sw[idx[k]] / sw_sum)
+        wp = wb
+    _loss_grad_run(xp, lp, yp, wp, th, g, n_theta, layers, n_layers, W_out_offset,
+                   b_out_offset, dH_top, l2_ranges, n_l2, <floating> (alpha / sw_sum), act,
+                   bptt_steps, cross_entropy, n_threads, flush, nb, n_timesteps, n_outputs,
+                   ws + offsets[5], out)
+    loss = out[0] + 0.5 * alpha * out[1] / sw_sum
+    norm[0] = sqrt(out[2])
+    if not isfinite(loss + norm[0]):
+        status[0] = _EPOCH_NONFINITE_GRAD
+        return loss
+    if clip > 0 and norm[0] > clip:
+        scale = clip / norm[0]
+    if adam:
+        # scikit-learn's bias-corrected learning rate, in double as its numpy float64
+        t_adam[0] += 1
+        lr = (hyper[_HY_LR] * sqrt(1 - pow(hyper[_HY_BETA_2], <double> t_adam[0]))
+              / (1 - pow(hyper[_HY_BETA_1], <double> t_adam[0])))
         if floating is float:
-            gsq = sigcy_add_l2_f(th, g, theta.shape[0], &l2_ranges[0, 0], l2_ranges.shape[0],
-                                 reg, &sq)
+            ok = sigcy_adam_update_f(th, g, <float> scale, mom1, mom2, <float> hyper[_HY_BETA_1],
+                                     <float> (1 - hyper[_HY_BETA_1]), <float> hyper[_HY_BETA_2],
+                                     <float> (1 - hyper[_HY_BETA_2]), lr,
+                                     <float> hyper[_HY_EPSILON], upd, n_theta)
         else:
-            gsq = sigcy_add_l2_d(th, g, theta.shape[0], &l2_ranges[0, 0], l2_ranges.shape[0],
-                                 reg, &sq)
-    return loss, sq, gsq
+            ok = sigcy_adam_update_d(th, g, scale, mom1, mom2, hyper[_HY_BETA_1],
+                                     1 - hyper[_HY_BETA_1], hyper[_HY_BETA_2],
+                                     1 - hyper[_HY_BETA_2], lr, hyper[_HY_EPSILON], upd,
+                                     n_theta)
+    elif floating is float:
+        ok = sigcy_sgd_update_f(th, g, <float> scale, mom1, <float> hyper[_HY_MOMENTUM],
+                                <float> hyper[_HY_LR], hyper[_HY_NESTEROV] != 0, upd, n_theta)
+    else:
+        ok = sigcy_sgd_update_d(th, g, scale, mom1, hyper[_HY_MOMENTUM], hyper[_HY_LR],
+                                hyper[_HY_NESTEROV] != 0, upd, n_theta)
+    status[0] = _EPOCH_OK if ok else _EPOCH_NONFINITE_STEP
+    return loss
+
+
+def train_epoch(
+    const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features) training set
+    const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
+    const floating[:, ::1] Y,         # IN  (n_samples, n_outputs) targets
+    const double[::1] sample_weight,  # IN  (n_samples,) or None (all 1)
+    const Py_ssize_t[::1] order,      # IN  (n_samples,) the samples in this epoch's order
+    Py_ssize_t batch_size,            # IN  samples per mini-batch (the last one: the rest)
+    floating[::1] theta,              # INOUT parameters
+    floating[::1] grad,               # OUT scratch, theta's size
+    const Py_ssize_t[:, ::1] layers_full,  # IN  layers table for a batch of batch_size
+    const Py_ssize_t[:, ::1] layers_rest,  # IN  ... for a smaller last batch, or None
+    int threads_full, int threads_rest,
+    floating[:, :, ::1] dH_full,      # IN  (batch_size, n_timesteps, h_last) zeros
+    floating[:, :, ::1] dH_rest,      # IN  (rest, n_timesteps, h_last) zeros, or None
+    Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
+    const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
+    int act, Py_ssize_t bptt_steps, bint cross_entropy, bint flush,
+    bint adam,                        # IN  Adam (mom1, mom2: m, v) or SGD (mom1: velocity)
+    floating[::1] mom1,               # INOUT
+    floating[::1] mom2,               # INOUT (Adam) or None
+    const double[::1] hyper,          # IN  (_HY_SIZE,) see the enum above
+    Py_ssize_t[::1] counters,         # INOUT [0]: Adam's step count; [1]: steps completed
+                                      #   by this call (updated after every step)
+    double[::1] norms,                # OUT (n_batches,) gradient norm of each mini-batch
+    Py_ssize_t interrupt_after,       # IN  tests: KeyboardInterrupt after this many steps
+                                      #   (as if Ctrl-C came then); < 0: never
+    unsigned char[::1] work,          # scratch, epoch_work_bytes(...) bytes
+):
+    """One epoch of the estimators' mini-batch training, in one call.
+
+    For each mini-batch of ``order`` (batch_size samples, the last one the rest): its loss
+    and gradient as train_loss_grad (L2 factor alpha / the sum of the batch's sample
+    weights), the gradient norm, clipping to norm ``hyper[_HY_CLIP]``, and the optimizer's
+    step (Adam with scikit-learn's bias-corrected learning rate, or SGD with momentum), all
+    or nothing.  The GIL is released during each step and taken between steps, to let Python
+    deliver a Ctrl-C (raised here as KeyboardInterrupt, after a completed step).  Stops at
+    the first batch whose loss or gradient is not finite (no update) or whose update would
+    make theta non-finite (theta kept).  Returns (sum over the completed batches of loss x
+    batch size, status), status EPOCH_OK, EPOCH_NONFINITE_GRAD or EPOCH_NONFINITE_STEP.
+    """
+    cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
+    cdef Py_ssize_t n_features = X.shape[2], n_outputs = Y.shape[1]
+    cdef Py_ssize_t n_theta = theta.shape[0], n_layers = layers_full.shape[0]
+    cdef Py_ssize_t n_batches, rest, b, nb, k, h_last
+    cdef Py_ssize_t offsets[6]
+    cdef const Py_ssize_t *rest_ptr = NULL
+    cdef const Py_ssize_t *lengths_ptr = NULL
+    cdef const double *sw_ptr = NULL
+    cdef floating *mom2_ptr = NULL
+    cdef floating *ws
+    cdef double loss, loss_sum = 0.0
+    cdef int status = _EPOCH_OK
+    if n_samples < 1 or n_timesteps < 1 or not 1 <= batch_size <= n_samples:
+        raise ValueError(f"train_epoch: {n_samples} samples of {n_timesteps} steps in batches "
+                         f"of {batch_size}")
+    n_batches = (n_samples + batch_size - 1) // batch_size
+    rest = n_samples - (n_batches - 1) * batch_size
+    _check_layers(layers_full, n_features, n_theta)
+    _check_head(layers_full, n_theta, n_outputs, W_out_offset, b_out_offset, l2_ranges)
+    h_last = layers_full[n_layers - 1, _L_N_HIDDEN]
+    if rest != batch_size:
+        if layers_rest is None or dH_rest is None:
+            raise ValueError("train_epoch: the last batch is smaller; layers_rest and dH_rest "
+                             "are needed")
+        _check_layers(layers_rest, n_features, n_theta)
+        for k in range(n_layers):
+            if (layers_rest.shape[0] != n_layers
+                    or layers_rest[k, _L_N_HIDDEN] != layers_full[k, _L_N_HIDDEN]):
+                raise ValueError("train_epoch: layers_rest differs from layers_full")
+        if (dH_rest.shape[0] != rest or dH_rest.shape[1] != n_timesteps
+                or dH_rest.shape[2] != h_last):
+            raise ValueError("train_epoch: dH_rest of the wrong shape")
+        rest_ptr = &layers_rest[0, 0]
+    if (Y.shape[0] != n_samples or order.shape[0] != n_samples
+            or (lengths is not None and lengths.shape[0] != n_samples)
+            or (sample_weight is not None and sample_weight.shape[0] != n_samples)
+            or grad.shape[0] != n_theta or mom1.shape[0] != n_theta
+            or (adam and (mom2 is None or mom2.shape[0] != n_theta))
+            or hyper.shape[0] != _HY_SIZE or counters.shape[0] < 2
+            or norms.shape[0] < n_batches
+            or dH_full.shape[0] != batch_size or dH_full.shape[1] != n_timesteps
+            or dH_full.shape[2] != h_last):
+        raise ValueError("train_epoch: arrays of inconsistent shapes")
+    for k in range(n_samples):
+        if not 0 <= order[k] < n_samples:
+            raise ValueError(f"train_epoch: order[{k}] = {order[k]} is not a sample index")
+    ws = <floating *> _aligned64(work, _epoch_layout(
+        &layers_full[0, 0], rest_ptr, n_layers, batch_size, rest, n_timesteps, n_features,
+        n_outputs, n_theta, threads_full, threads_rest, offsets, <floating> 0)
+        * sizeof(floating))
+    if lengths is not None:
+        lengths_ptr = &lengths[0]
+    if sample_weight is not None:
+        sw_ptr = &sample_weight[0]
+    if adam:
+        mom2_ptr = &mom2[0]
+    counters[1] = 0
+    for b in range(n_batches):
+        if 0 <= interrupt_after <= counters[1]:
+            raise KeyboardInterrupt
+        PyErr_CheckSignals()        # a Ctrl-C between steps: KeyboardInterrupt
+        nb = batch_size if b < n_batches - 1 else rest
+        with nogil:
+            loss = _batch_step(
+                &X[0, 0, 0], lengths_ptr, &Y[0, 0], sw_ptr, &order[b * batch_size], nb,
+                n_timesteps, n_features, n_outputs, &theta[0], &grad[0], n_theta,
+                &layers_full[0, 0] if nb == batch_size else rest_ptr, n_layers, W_out_offset,
+                b_out_offset, &dH_full[0, 0, 0] if nb == batch_size else &dH_rest[0, 0, 0],
+                &l2_ranges[0, 0], l2_ranges.shape[0], act, bptt_steps, cross_entropy,
+                threads_full if nb == batch_size else threads_rest, flush, adam, &mom1[0],
+                mom2_ptr, &hyper[0], &counters[0], ws, offsets, &norms[b], &status)
+        if status != _EPOCH_OK:
+            break
+        loss_sum += loss * nb
+        counters[1] += 1
+    return loss_sum, status

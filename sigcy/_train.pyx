@@ -1,10 +1,11 @@
 """Compiled pieces of the estimators' training step (sigcy/_estimators.py).
 
-The step's loss and gradient are one call of sigcy._rnn.train_loss_grad (recurrences, output
-layer, loss, L2 term); the loss and L2 loops it uses are C (src/sigcy_train.h, declared in
-_train.pxd), wrapped here for the estimators' other uses (gradient_flow) and the tests.  The
-optimizer updates (sigcy/_optimizers.py) are the loops below: with numpy, the update alone
-was ~8 small array operations and temporaries per step.
+The estimators' epochs are one call of sigcy._rnn.train_epoch (for every mini-batch: the
+recurrences, output layer, loss, L2 term, clipping and the optimizer's step), a single step
+sigcy._rnn.train_loss_grad.  The loss, L2 and optimizer loops they use are C
+(src/sigcy_train.h, declared in _train.pxd), wrapped here for the estimators' other uses
+(gradient_flow, sigcy/_optimizers.py) and the tests.  (With numpy, an optimizer update alone
+was ~8 small array operations and temporaries per step.)
 
 Every loop runs in one thread, in index order, so the results do not depend on anything but
 the inputs.  Per element, the optimizers compute what scikit-learn's numpy code computes, in
@@ -14,15 +15,6 @@ with numpy >= 2, whose promotion rules compute scikit-learn's step in float64 as
 accumulated in double.
 """
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf, isfinite
-from libc.string cimport memcpy
-
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
 
 
 def _loss(bint cross_entropy, const floating[:, ::1] Z, const floating[:, ::1] Y,
@@ -122,21 +114,22 @@ def adam_update(
     from double, as numpy rounds scikit-learn's python floats);
     theta += (m * -lr) / (sqrt(v) + eps)  (lr already bias-corrected by the caller).
     """
-    cdef Py_ssize_t j, n = theta.shape[0]
-    cdef floating g, omb1 = one_minus_beta_1, omb2 = one_minus_beta_2
-    cdef double neg_lr = -learning_rate
-    cdef bint finite = True
+    cdef Py_ssize_t n = theta.shape[0]
+    cdef int finite = 1
+    if grad.shape[0] != n or m.shape[0] != n or v.shape[0] != n or work.shape[0] != n:
+        raise ValueError("theta, grad, m, v and work differ in size")
+    if n == 0:
+        return True
     with nogil:
-        for j in range(n):
-            g = grad[j] * scale
-            m[j] = m[j] * beta_1 + g * omb1
-            v[j] = v[j] * beta_2 + (g * g) * omb2
-            work[j] = <floating> (<double> theta[j]
-                                  + (neg_lr * m[j]) / <double> (_sqrt(v[j]) + epsilon))
-            finite = finite & isfinite(work[j])
-        if finite:
-            memcpy(&theta[0], &work[0], n * sizeof(floating))
-    return finite
+        if floating is float:
+            finite = sigcy_adam_update_f(&theta[0], &grad[0], scale, &m[0], &v[0], beta_1,
+                                         one_minus_beta_1, beta_2, one_minus_beta_2,
+                                         learning_rate, epsilon, &work[0], n)
+        else:
+            finite = sigcy_adam_update_d(&theta[0], &grad[0], scale, &m[0], &v[0], beta_1,
+                                         one_minus_beta_1, beta_2, one_minus_beta_2,
+                                         learning_rate, epsilon, &work[0], n)
+    return finite != 0
 
 
 def sgd_update(
@@ -152,19 +145,17 @@ def sgd_update(
     g = grad * scale; velocity = mom velocity - lr g;
     theta += mom velocity - lr g (Nesterov) or velocity.
     """
-    cdef Py_ssize_t j, n = theta.shape[0]
-    cdef floating g, upd
-    cdef bint finite = True
+    cdef Py_ssize_t n = theta.shape[0]
+    cdef int finite = 1
+    if grad.shape[0] != n or velocity.shape[0] != n or work.shape[0] != n:
+        raise ValueError("theta, grad, velocity and work differ in size")
+    if n == 0:
+        return True
     with nogil:
-        for j in range(n):
-            g = grad[j] * scale
-            velocity[j] = momentum * velocity[j] - learning_rate * g
-            if nesterov:
-                upd = momentum * velocity[j] - learning_rate * g
-            else:
-                upd = velocity[j]
-            work[j] = theta[j] + upd
-            finite = finite & isfinite(work[j])
-        if finite:
-            memcpy(&theta[0], &work[0], n * sizeof(floating))
-    return finite
+        if floating is float:
+            finite = sigcy_sgd_update_f(&theta[0], &grad[0], scale, &velocity[0], momentum,
+                                        learning_rate, nesterov, &work[0], n)
+        else:
+            finite = sigcy_sgd_update_d(&theta[0], &grad[0], scale, &velocity[0], momentum,
+                                        learning_rate, nesterov, &work[0], n)
+    return finite != 0

@@ -426,24 +426,175 @@ def test_verbose_prints_one_line_per_epoch():
         assert line.endswith(" s")
 
 
-def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch):
-    X, y = _toy_classification()
-    clf = RNNClassifier(hidden_layer_sizes=3, max_iter=50, batch_size=40, random_state=0)
-    calls = {"n": 0}
-    real_step = est_module._rnn.train_loss_grad
-
-    def interrupting_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            calls["theta"] = clf._theta.copy()
+def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, theta, grad,
+                           layers_full, layers_rest, threads_full, threads_rest, dH_full,
+                           dH_rest, W_out_offset, b_out_offset, l2_ranges, act, bptt_steps,
+                           cross_entropy, flush, adam, mom1, mom2, hyper, counters, norms,
+                           interrupt_after, work):
+    """sigcy._rnn.train_epoch as a Python loop over single steps: numpy gathers the batch,
+    sigcy._rnn.train_loss_grad computes its loss and gradient (tested against finite
+    differences), Python clips and computes Adam's learning rate, sigcy._train's updates
+    (tested bit for bit against scikit-learn's optimizers) step.  The loop the estimators
+    ran before their epochs were one compiled call."""
+    from sigcy import _rnn, _train
+    t = theta.dtype.type
+    alpha, clip = float(hyper[_rnn.HY_ALPHA]), float(hyper[_rnn.HY_CLIP])
+    lr, b1, b2 = (float(hyper[k]) for k in (_rnn.HY_LR, _rnn.HY_BETA_1, _rnn.HY_BETA_2))
+    loss_sum = 0.0
+    counters[1] = 0
+    for b, start in enumerate(range(0, X.shape[0], batch_size)):
+        if 0 <= interrupt_after <= counters[1]:
             raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+        idx = order[start:start + batch_size]
+        full = len(idx) == batch_size
+        layers, dH = (layers_full, dH_full) if full else (layers_rest, dH_rest)
+        n_threads = threads_full if full else threads_rest
+        w, sw_sum = None, len(idx)
+        if sample_weight is not None:
+            sw_sum = 0.0
+            for v in sample_weight[idx]:          # in order, in double
+                sw_sum += float(v)
+            w = (sample_weight[idx] / sw_sum).astype(theta.dtype)
+        nbytes = _rnn.train_work_bytes(theta.dtype == np.float32, layers, len(idx), X.shape[1],
+                                       Y.shape[1], n_threads)
+        data_loss, sq, gsq = _rnn.train_loss_grad(
+            np.ascontiguousarray(X[idx]), None if lengths is None else lengths[idx],
+            np.ascontiguousarray(Y[idx]), w, theta, grad, layers, W_out_offset, b_out_offset,
+            dH, l2_ranges, t(alpha / sw_sum), act, bptt_steps, cross_entropy, n_threads, flush,
+            np.empty(nbytes, np.uint8))
+        loss = data_loss + 0.5 * alpha * sq / sw_sum
+        norms[b] = norm = np.sqrt(gsq)
+        if not np.isfinite(loss + norm):
+            return loss_sum, _rnn.EPOCH_NONFINITE_GRAD
+        scale = clip / norm if clip > 0 and norm > clip else 1.0
+        if adam:
+            counters[0] += 1
+            step = int(counters[0])
+            lr_t = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
+            ok = _train.adam_update(theta, grad, t(scale), mom1, mom2, t(b1), t(1 - b1), t(b2),
+                                    t(1 - b2), lr_t, t(hyper[_rnn.HY_EPSILON]),
+                                    np.empty_like(theta))
+        else:
+            ok = _train.sgd_update(theta, grad, t(scale), mom1, t(hyper[_rnn.HY_MOMENTUM]),
+                                   t(lr), bool(hyper[_rnn.HY_NESTEROV]), np.empty_like(theta))
+        if not ok:
+            return loss_sum, _rnn.EPOCH_NONFINITE_STEP
+        loss_sum += loss * len(idx)
+        counters[1] += 1
+    return loss_sum, _rnn.EPOCH_OK
 
-    monkeypatch.setattr(est_module._rnn, "train_loss_grad", interrupting_step)
-    with pytest.warns(UserWarning, match="interrupted"):
-        clf.fit(X, y)
-    assert_array_equal(clf._theta, calls["theta"])
-    assert clf.n_iter_ == 1                     # 3 steps per epoch: one epoch completed
+
+def _ragged_classification(n=90, F=2, seed=1):
+    rng = np.random.default_rng(seed)
+    X = [rng.standard_normal((rng.integers(2, 9), F)).astype(np.float32) for _ in range(n)]
+    y = rng.integers(0, 3, n)
+    return X, y
+
+
+@no_convergence_warning
+@pytest.mark.parametrize("case", [
+    "adam-clip-shuffle-float64", "adam-ragged-float32-bptt", "sgd-nesterov-invscaling-weights",
+    "sgd-plain-noshuffle-multioutput", "adam-stacked-relu-rest-of-one"])
+def test_epoch_matches_the_loop_of_single_steps(monkeypatch, case):
+    """The compiled epoch (gather, step, clipping, learning rate, update, for every batch)
+    gives the same bits as the loop of single steps in _reference_train_epoch."""
+    sw = None
+    if case == "adam-clip-shuffle-float64":
+        X, y = _toy_classification(n=130)
+        est = RNNClassifier(hidden_layer_sizes=5, batch_size=40, clip_norm=0.05, max_iter=4,
+                            random_state=0)
+    elif case == "adam-ragged-float32-bptt":
+        X, y = _ragged_classification()
+        est = RNNClassifier(hidden_layer_sizes=6, activation="tanh", batch_size=32,
+                            bptt_steps=3, max_iter=4, random_state=1)
+    elif case == "sgd-nesterov-invscaling-weights":
+        X, y = _toy_classification(n=100)
+        sw = np.random.default_rng(2).uniform(0.1, 3.0, len(y))
+        est = RNNClassifier(hidden_layer_sizes=4, solver="sgd", learning_rate="invscaling",
+                            batch_size=30, max_iter=4, random_state=2)
+    elif case == "sgd-plain-noshuffle-multioutput":
+        X, y = _toy_regression(n=70, n_outputs=2)
+        est = RNNRegressor(hidden_layer_sizes=3, solver="sgd", momentum=0.0, shuffle=False,
+                           nesterovs_momentum=False, batch_size=25, max_iter=4, alpha=0.01,
+                           random_state=3)
+    else:
+        X, y = _toy_regression(n=61)
+        est = RNNRegressor(hidden_layer_sizes=(4, 3), activation="relu", batch_size=30,
+                           max_iter=4, random_state=4)
+    fused = clone(est).fit(X, y, sample_weight=sw)
+    monkeypatch.setattr(est_module._rnn, "train_epoch", _reference_train_epoch)
+    loop = clone(est).fit(X, y, sample_weight=sw)
+    assert fused.n_iter_ == loop.n_iter_ == 4
+    assert_array_equal(fused._theta, loop._theta)
+    assert fused.loss_curve_ == loop.loss_curve_
+    assert fused.grad_norm_curve_ == loop.grad_norm_curve_
+    assert fused._optimizer.__dict__.keys() == loop._optimizer.__dict__.keys()
+    for key, value in fused._optimizer.__dict__.items():
+        if isinstance(value, np.ndarray):
+            assert_array_equal(value, loop._optimizer.__dict__[key])
+        elif key != "_work":
+            assert value == loop._optimizer.__dict__[key], key
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch, solver):
+    """Ctrl-C after step 4 of 6 (3 per epoch): a warning, one completed epoch, the weights
+    and optimizer state of step 4 (those of the loop of single steps stopped there)."""
+    X, y = _toy_classification()
+    est = RNNClassifier(hidden_layer_sizes=3, solver=solver, max_iter=50, batch_size=40,
+                        random_state=0)
+    results = {}
+    for name, epoch in [("fused", est_module._rnn.train_epoch),
+                        ("loop", _reference_train_epoch)]:
+        calls = {"n": 0}
+
+        def interrupted_epoch(*args, epoch=epoch, calls=calls):
+            calls["n"] += 1
+            args = list(args)
+            args[-2] = 1 if calls["n"] == 2 else -1      # interrupt_after
+            return epoch(*args)
+
+        monkeypatch.setattr(est_module._rnn, "train_epoch", interrupted_epoch)
+        clf = clone(est)
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+        assert calls["n"] == 2
+        assert clf.n_iter_ == 1
+        assert np.all(np.isfinite(clf.predict_proba(X)))
+        results[name] = clf
+    assert_array_equal(results["fused"]._theta, results["loop"]._theta)
+    if solver == "adam":
+        assert results["fused"]._optimizer.t == results["loop"]._optimizer.t == 4
+        assert_array_equal(results["fused"]._optimizer.m, results["loop"]._optimizer.m)
+    else:
+        assert_array_equal(results["fused"]._optimizer.velocity,
+                           results["loop"]._optimizer.velocity)
+    # one epoch and one step of the next: not the weights after one epoch
+    one_epoch = clone(est).set_params(max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_epoch.fit(X, y)
+    assert not np.array_equal(one_epoch._theta, results["fused"]._theta)
+
+
+def test_real_ctrl_c_stops_fit():
+    """A real SIGINT during a long fit is delivered between steps: fit returns, warns,
+    and leaves finite weights that predict."""
+    import os
+    import signal
+    import threading
+    X, y = _toy_classification(n=400, T=20)
+    clf = RNNClassifier(hidden_layer_sizes=16, max_iter=100_000, tol=0,
+                        n_iter_no_change=np.inf, random_state=0)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+    finally:
+        timer.cancel()
+    assert 0 < clf.n_iter_ < 100_000
+    assert np.all(np.isfinite(clf._theta))
     assert np.all(np.isfinite(clf.predict_proba(X)))
 
 

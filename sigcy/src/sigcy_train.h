@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include "sigcy_kernels.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
@@ -159,5 +160,60 @@ SIGCY_DEFINE_SQUARED_ERROR(double, sigcy_squared_error_d)
 SIGCY_DEFINE_SQUARED_ERROR(float, sigcy_squared_error_f)
 SIGCY_DEFINE_ADD_L2(double, sigcy_add_l2_d)
 SIGCY_DEFINE_ADD_L2(float, sigcy_add_l2_f)
+
+/*
+ * The optimizers' steps (sigcy/_optimizers.py), in scikit-learn's order of operations
+ * (sklearn/neural_network/_stochastic_optimizers.py), so the same bits (without FMA
+ * contraction).  With gradient g = grad * scale, each writes the new parameters to work and
+ * copies them over theta only if all are finite (a step happens completely or not at all);
+ * the moments / velocity are updated either way, as scikit-learn's would be.  Returns whether
+ * theta was updated.
+ *
+ * Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; theta += (m * -lr) / (sqrt(v) + eps),
+ * the last in double also for float32 (scikit-learn's bias-corrected lr is a numpy float64,
+ * which promotes the step), rounded once.  omb1, omb2: 1 - b1, 1 - b2 rounded from double, as
+ * numpy rounds scikit-learn's python floats.
+ */
+#define SIGCY_DEFINE_ADAM(T, name, SQRT)                                                     \
+SIGCY_TRAIN_LOOP int name(T *restrict theta, const T *restrict grad, T scale, T *restrict m, \
+                          T *restrict v, T beta_1, T omb1, T beta_2, T omb2, double lr,      \
+                          T eps, T *restrict work, ptrdiff_t n)                              \
+{                                                                                            \
+    int finite = 1;                                                                          \
+    double neg_lr = -lr;                                                                     \
+    for (ptrdiff_t j = 0; j < n; j++) {                                                      \
+        T g = grad[j] * scale;                                                               \
+        m[j] = m[j] * beta_1 + g * omb1;                                                     \
+        v[j] = v[j] * beta_2 + (g * g) * omb2;                                               \
+        work[j] = (T)((double)theta[j] + (neg_lr * m[j]) / (double)(SQRT(v[j]) + eps));      \
+        finite &= isfinite(work[j]) != 0;                                                    \
+    }                                                                                        \
+    if (finite)                                                                              \
+        memcpy(theta, work, (size_t)n * sizeof(T));                                          \
+    return finite;                                                                           \
+}
+
+/* SGD with momentum: velocity = mom velocity - lr g; theta += mom velocity - lr g (Nesterov)
+ * or velocity. */
+#define SIGCY_DEFINE_SGD(T, name)                                                            \
+SIGCY_TRAIN_LOOP int name(T *restrict theta, const T *restrict grad, T scale,               \
+                          T *restrict velocity, T momentum, T lr, int nesterov,              \
+                          T *restrict work, ptrdiff_t n)                                     \
+{                                                                                            \
+    int finite = 1;                                                                          \
+    for (ptrdiff_t j = 0; j < n; j++) {                                                      \
+        T g = grad[j] * scale;                                                               \
+        velocity[j] = momentum * velocity[j] - lr * g;                                       \
+        work[j] = theta[j] + (nesterov ? momentum * velocity[j] - lr * g : velocity[j]);     \
+        finite &= isfinite(work[j]) != 0;                                                    \
+    }                                                                                        \
+    if (finite)                                                                              \
+        memcpy(theta, work, (size_t)n * sizeof(T));                                          \
+    return finite;                                                                           \
+}
+SIGCY_DEFINE_ADAM(double, sigcy_adam_update_d, sqrt)
+SIGCY_DEFINE_ADAM(float, sigcy_adam_update_f, sqrtf)
+SIGCY_DEFINE_SGD(double, sigcy_sgd_update_d)
+SIGCY_DEFINE_SGD(float, sigcy_sgd_update_f)
 
 #endif /* SIGCY_TRAIN_H */
