@@ -371,7 +371,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _train_plan(self, n_samples, n_timesteps, dtype):
         """What the fused training step needs for batches of this shape (kept during fit):
         (layers table, W_out offset, b_out offset, L2 ranges of the weight matrices, thread
-        count, zero dH buffer, workspace bytes); see sigcy._rnn.train_loss_grad."""
+        count, dH buffer of the top layer, workspace bytes); see sigcy._rnn.train_loss_grad."""
         work = getattr(self, "_work", None)
         key = ("plan", n_samples, n_timesteps, dtype)
         plan = None if work is None else work.get(key)
@@ -390,7 +390,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         layers = np.array(rows, dtype=np.intp)
         nbytes = _rnn.train_work_bytes(dtype == np.float32, layers, n_samples, n_timesteps,
                                        self.n_outputs_, n_threads)
-        dH = np.zeros((n_samples, n_timesteps, hidden[-1]), dtype)
+        dH = np.empty((n_samples, n_timesteps, hidden[-1]), dtype)   # last step only used
         l2_ranges = np.array([(start, stop) for name, _, _, start, stop in self._layout
                               if name != "b"], dtype=np.intp)
         plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], l2_ranges,

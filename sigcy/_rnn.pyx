@@ -422,8 +422,9 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *W_in_Tp,  # IN W_in^T (n_hidden, n_features), packed
                           const floating *W_rec_Tp,  # IN W_rec^T (n_hidden, n_hidden), packed
-                          const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full) or NULL (all full)
+                          const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
                           Py_ssize_t bptt_steps,
+                          Py_ssize_t dh_from,      # IN  dH is zero before this step (not read)
                           floating *dA,            # OUT (n_samples, n_timesteps, n_hidden)
                           floating *carry0,        # scratch (n_samples, n_hidden)
                           floating *carry1,        # scratch (n_samples, n_hidden)
@@ -442,7 +443,8 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     memset(g, 0, m * n_hidden * sizeof(floating))
     for t in range(n_timesteps - 1, -1, -1):
-        _backward_rows(dA + i0 * rs + t * n_hidden, g, dH + i0 * rs + t * n_hidden,
+        _backward_rows(dA + i0 * rs + t * n_hidden, g,
+                       dH + i0 * rs + t * n_hidden if t >= dh_from else NULL,
                        H + i0 * rs + t * n_hidden, m, n_hidden, rs,
                        lengths + i0 if lengths != NULL else NULL, t, act)
         if t == 0:
@@ -529,6 +531,7 @@ cdef void _backward_run(const floating *X,       # IN  (n_samples, n_timesteps, 
                         const floating *h0,      # IN  (n_samples, n_hidden) or NULL
                         const Py_ssize_t *lengths,  # IN (n_samples,) or NULL (all full)
                         Py_ssize_t bptt_steps,
+                        Py_ssize_t dh_from,      # IN  dH is zero before this step (not read)
                         floating *dA,            # OUT scratch (n_samples, n_timesteps, n_hidden)
                         floating *carry,         # OUT scratch (2, n_samples, n_hidden)
                         floating *dX,            # OUT (n_samples, n_timesteps, n_features) or NULL
@@ -558,13 +561,13 @@ cdef void _backward_run(const floating *X,       # IN  (n_samples, n_timesteps, 
     if threads_rows > 1:
         for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                           num_threads=threads_rows):
-            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dA, carry, carry1,
-                            dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dh_from, dA, carry,
+                            carry1, dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
                             n_timesteps, n_features, n_hidden, act, flush)
     else:
         for blk in range(n_row_blocks):
-            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dA, carry, carry1,
-                            dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+            _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dh_from, dA, carry,
+                            carry1, dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
                             n_timesteps, n_features, n_hidden, act, flush)
     # weight gradients, after the recursion; carry[0] is free again: the stash
     _weight_grads_first(X, dA, carry, dW_in, db, work, n_samples, n_timesteps, n_features,
@@ -624,7 +627,7 @@ def elman_backward_loop(
         dh0_ptr = &dh0[0, 0]
     with nogil:
         _backward_run(&X[0, 0, 0], &H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
-                      h0_ptr, lengths_ptr, bptt_steps, &dA[0, 0, 0], &carry[0, 0, 0], dX_ptr,
+                      h0_ptr, lengths_ptr, bptt_steps, 0, &dA[0, 0, 0], &carry[0, 0, 0], dX_ptr,
                       &dW_in[0, 0], &dW_rec[0, 0], &db[0], dh0_ptr, X.shape[0], X.shape[1],
                       n_features, n_hidden, act, row_block, grad_block, n_threads, flush, work)
 
@@ -747,8 +750,8 @@ cdef void _loss_grad_run(
         Py_ssize_t n_theta,
         const Py_ssize_t *layers,   # IN  (n_layers, _L_COLUMNS) table, row-major
         Py_ssize_t n_layers, Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
-        floating *dH_top,           # IN  (n_samples, n_timesteps, h_last) zeros but at the
-                                    #     last step, which is overwritten
+        floating *dH_top,           # OUT (n_samples, n_timesteps, h_last): the last step is
+                                    #     written and read, the others never
         const Py_ssize_t *l2_ranges, Py_ssize_t n_l2, floating reg, int act,
         Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
         Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_outputs,
@@ -808,8 +811,10 @@ cdef void _loss_grad_run(
         h = row[_L_N_HIDDEN]
         inp = X if l == 0 else ws + offsets[l - 1]
         dXl = NULL if l == 0 else ws + offsets[n_layers + l]
+        # the top layer's dH is zero but at the last step
         _backward_run(inp, ws + offsets[l], dHl, th + row[_L_W_IN], th + row[_L_W_REC], NULL,
-                      lengths, bptt_steps, ws + offsets[2 * n_layers],
+                      lengths, bptt_steps, n_timesteps - 1 if l == n_layers - 1 else 0,
+                      ws + offsets[2 * n_layers],
                       ws + offsets[2 * n_layers + 1], dXl, g + row[_L_W_IN], g + row[_L_W_REC],
                       g + row[_L_B], NULL, n_samples, n_timesteps, f, h, act,
                       row[_L_ROW_BLOCK], row[_L_GRAD_BLOCK], n_threads, flush,
@@ -833,8 +838,8 @@ def train_loss_grad(
     const Py_ssize_t[:, ::1] layers,  # IN  (n_layers, _L_COLUMNS), see the enum above
     Py_ssize_t W_out_offset,          # IN  W_out (n_hidden_last, n_outputs) in theta
     Py_ssize_t b_out_offset,          # IN  b_out (n_outputs,) in theta
-    floating[:, :, ::1] dH_top,       # IN  (n_samples, n_timesteps, n_hidden_last) zeros but
-                                      #     at the last step, which is overwritten
+    floating[:, :, ::1] dH_top,       # OUT (n_samples, n_timesteps, n_hidden_last): scratch
+                                      #     whose last step only is written and read
     const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
     floating reg,                     # IN  L2 factor on those (alpha / sum of weights)
     int act, Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
@@ -1082,8 +1087,8 @@ def train_epoch(
     const Py_ssize_t[:, ::1] layers_full,  # IN  layers table for a batch of batch_size
     const Py_ssize_t[:, ::1] layers_rest,  # IN  ... for a smaller last batch, or None
     int threads_full, int threads_rest,
-    floating[:, :, ::1] dH_full,      # IN  (batch_size, n_timesteps, h_last) zeros
-    floating[:, :, ::1] dH_rest,      # IN  (rest, n_timesteps, h_last) zeros, or None
+    floating[:, :, ::1] dH_full,      # OUT scratch (batch_size, n_timesteps, h_last), see dH_top
+    floating[:, :, ::1] dH_rest,      # OUT scratch (rest, n_timesteps, h_last), or None
     Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
     const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
     int act, Py_ssize_t bptt_steps, bint cross_entropy, bint flush,
