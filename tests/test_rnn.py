@@ -678,6 +678,47 @@ def test_forward_out(dtype):
         assert_array_equal(out, expected)
 
 
+def test_recycled_outputs_are_reused_never_shared():
+    """H and dX come from sigcy's pool of released blocks: a released H's memory serves the
+    next H of its size, two live arrays never share memory, a reused block gives the same
+    results, and the pool stays bounded."""
+    from sigcy import _rnn
+    p = problem(seed=23)
+    args = (p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
+    _rnn._pool_clear()
+    H1 = elman_forward(*args)
+    address = H1.ctypes.data
+    expected = H1.copy()
+    assert H1.flags.writeable and H1.flags.c_contiguous and address % 64 == 0
+    H2 = elman_forward(*args)                  # H1 alive: fresh memory
+    assert not np.may_share_memory(H1, H2)
+    del H1
+    assert _rnn._pool_state() == (expected.nbytes, [expected.nbytes])
+    H3 = elman_forward(*args)                  # takes H1's block
+    assert H3.ctypes.data == address
+    assert _rnn._pool_state() == (0, [])
+    assert_array_equal(H3, expected)
+    assert_array_equal(H2, expected)
+    view = H3[1:]                              # a view keeps the block alive
+    del H3
+    assert _rnn._pool_state() == (0, [])
+    del view
+    assert _rnn._pool_state()[1] == [expected.nbytes]
+    # dX (the shape of X) comes from the pool too, and is independent of X
+    dH = np.ones_like(expected)
+    dX = elman_backward(p["X"], expected, dH, p["W_in"], p["W_rec"], p["h0"])[0]
+    assert dX.shape == p["X"].shape and not np.may_share_memory(dX, p["X"])
+    # bounded: at most 4 blocks and 64 MiB are kept
+    blocks = [_rnn._Block(1000 + k) for k in range(6)] + [_rnn._Block(70 * 2**20)]
+    del blocks
+    kept, sizes = _rnn._pool_state()
+    assert len(sizes) <= 4 and kept <= 64 * 2**20 and 70 * 2**20 not in sizes
+    _rnn._pool_clear()
+    assert _rnn._pool_state() == (0, [])
+    with pytest.raises(ValueError, match="n_bytes must be >= 0"):
+        _rnn._Block(-1)
+
+
 def test_forward_out_rejected():
     p = problem(seed=22)
     X, W_in, W_rec, b = p["X"], p["W_in"], p["W_rec"], p["b"]
