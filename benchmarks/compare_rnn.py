@@ -1,6 +1,6 @@
 """One training step of a many-to-one RNN classifier: sigcy against torch.
 
-    python benchmarks/compare_rnn.py [--repeat-seconds 1.0] [--hidden 32 128 512]
+    python benchmarks/compare_rnn.py [--repeat-seconds 1.0] [--hidden 32 128 512] [--block 1]
 
 The step is forward + backward of an Elman layer on B=64 sequences of T=50 steps with F=8
 features, followed by a C=4 softmax head in numpy (torch: in torch) and its gradients.
@@ -13,11 +13,13 @@ Compared, at 1 thread unless stated:
 
 Timings: median and minimum of repeated steps (the minimum estimates an idle machine), the
 candidates of one row called in turn, round after round (in a shuffled order each round), so
-that a change in the machine's load, and the caches left by the previous call, hit them alike; for 1 thread also the median CPU time of the calling thread
-(time.thread_time), which excludes the time the thread waited for a core.
+that a change in the machine's load, and the caches left by the previous call, hit them
+alike; for 1 thread also the median CPU time of the calling thread (time.thread_time), which
+excludes the time the thread waited for a core.  --block K: turns of K calls, the first
+untimed (warm caches, as in a training loop; see interleaved_times).
 sigcy tanh, H and dH reused: the same step with elman_forward(..., out=H) and a dH buffer
 kept between steps (zero but at the last step), as a training loop (and sigcy's estimators)
-would write it; fresh arrays of this size come from the operating system page by page.
+would write it.
 GEMM bound: 6*T*B*H*(F+H) FLOP at the single-thread GEMM rate measured here (1024^3).  Peak
 memory: see peak_memory_ratios.  Benchmark on an idle machine: other processes on a 2-core
 machine make the numbers noisy, and 2 OpenMP threads much slower than 1 (a thread waits at
@@ -95,8 +97,14 @@ def step_times(fn, min_seconds, min_repeats=5):
     return statistics.median(times), min(times)
 
 
-def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5):
+def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5, block=1):
     """{name: (median, min, median thread CPU) seconds}, calling the candidates in turn.
+
+    block > 1: each turn is block consecutive calls of the candidate, the first of which is
+    not timed (it refills the caches the previous candidate emptied), so the timed calls
+    run as in a training loop, which repeats one step; block=1 times every call, each right
+    after another candidate's (cold caches: a sigcy step at n_hidden=128 then takes up to
+    ~25 % longer, refetching its states from memory).
 
     sigcy's OpenMP and torch run n_threads threads (one setting for the whole run: switching
     between calls would time thread-pool changes and a spinning team).  One warm-up round.
@@ -124,14 +132,15 @@ def interleaved_times(candidates, n_threads, min_seconds, min_rounds=5):
             shuffler.shuffle(order)
             for name in order:
                 fn = candidates[name]
-                c0 = time.thread_time()
-                t0 = time.perf_counter()
-                fn()
-                t1 = time.perf_counter()
-                c1 = time.thread_time()
-                if rounds:
-                    wall[name].append(t1 - t0)
-                    cpu[name].append(c1 - c0)
+                for k in range(block):
+                    c0 = time.thread_time()
+                    t0 = time.perf_counter()
+                    fn()
+                    t1 = time.perf_counter()
+                    c1 = time.thread_time()
+                    if rounds and (k or block == 1):
+                        wall[name].append(t1 - t0)
+                        cpu[name].append(c1 - c0)
             rounds += 1
             if rounds > 2000:
                 break
@@ -230,6 +239,9 @@ def main():
     parser.add_argument("--repeat-seconds", type=float, default=1.0)
     parser.add_argument("--hidden", type=int, nargs="+", default=[32, 128, 512])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--block", type=int, default=1,
+                        help="consecutive calls per candidate and turn, the first untimed "
+                             "(default 1: every call timed, right after another candidate's)")
     args = parser.parse_args()
     try:
         import torch
@@ -241,7 +253,8 @@ def main():
 
     print(f"B={B} T={T} F={F} C={C}; ms per training step (forward + backward + head), "
           "median / min of interleaved steps [median CPU time of the calling thread]; "
-          "T = threads")
+          f"T = threads; turns of {args.block} call(s)"
+          + (", the first untimed" if args.block > 1 else ""))
     cols = ["dtype", "n_hidden", "sigcy tanh 1T", "torch fused tanh 1T",
             "fused / sigcy tanh 1T (median, min, CPU)", "sigcy tanh 2T", "torch fused tanh 2T",
             "fused / sigcy tanh 2T (median, min)", "sigcy sigmoid 1T", "sigcy sigmoid 2T",
@@ -271,7 +284,8 @@ def main():
                     candidates["fused"] = fused
                     if n_threads == 1:
                         candidates["loop"] = loop
-                times = interleaved_times(candidates, n_threads, args.repeat_seconds)
+                times = interleaved_times(candidates, n_threads, args.repeat_seconds,
+                                          block=args.block)
                 res.update({(name, n_threads): t for name, t in times.items()})
             for key in (("fused", 1), ("fused", 2), ("loop", 1)):
                 res.setdefault(key, nan)
