@@ -156,7 +156,8 @@ def peak_memory_ratios(data, activation):
     sigcy's calls: H (held from the forward pass) plus the peak of what elman_backward
     allocates (dA, dX, scratch), with dH allocated beforehand by the caller.  Whole step:
     tracemalloc's peak over the step (H, dH, dA, dX, the head), the inputs excluded.  sigcy's
-    scratch, which a thread keeps between calls, is dropped first, so both include it.
+    scratch, which a thread keeps between calls, and its pool of released H / dX blocks are
+    dropped first, so both include them (the pool's blocks are reported to tracemalloc).
     """
     from sigcy import rnn
 
@@ -165,7 +166,13 @@ def peak_memory_ratios(data, activation):
     # sigcy keeps its scratch (dA, packed weights) per thread between calls: drop it, so that
     # the peaks below include it (older versions keep none)
     scratch = getattr(rnn, "_scratch_local", None)
-    drop_scratch = (lambda: vars(scratch).clear()) if scratch is not None else (lambda: None)
+    pool_clear = getattr(rnn._rnn, "_pool_clear", lambda: None)   # released H / dX blocks
+
+    def drop_scratch():
+        if scratch is not None:
+            vars(scratch).clear()
+        pool_clear()
+
     drop_scratch()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
