@@ -414,7 +414,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             sw_sum = n_samples
             w = None
         else:
-            sw_sum = sample_weight.sum()
+            # summed in index order, as sigcy._rnn.train_epoch sums a mini-batch's weights
+            sw_sum = float(np.add.accumulate(sample_weight)[-1])
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)

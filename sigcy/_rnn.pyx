@@ -4,7 +4,8 @@ Design
 ------
 - Python (``sigcy/rnn.py``): validation, casting to one dtype, C-contiguous copies, allocation
   of every output and scratch array (the packed weights and the GEMM workspaces in one
-  ``scratch`` buffer of ``scratch_bytes``), block sizes and the thread count.  Nothing here
+  ``scratch`` buffer of ``scratch_bytes``; H and dX on recycled memory, ``_Block`` below),
+  block sizes and the thread count.  Nothing here
   allocates, raises or touches a Python object in the loops, which run without the GIL.
 - GEMMs: sigcy's own register-blocked kernels (``src/sigcy_gemm.h``, AVX-512, AVX2 or C),
   no BLAS.  The time loops (input projection, one product with W_rec or W_rec^T per step,
@@ -35,7 +36,6 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
-from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_STRIDES
 
 cdef extern from "sigcy_kernels.h" nogil:
     void sigcy_tanh_d_strided(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
@@ -203,10 +203,12 @@ cdef class _Packed:
 # step's H and the caller's dH are), and writing it costs a page fault per 4 KiB:
 # measured at n_hidden = 128, B = 64, T = 50, 1 thread, a training step took 7.5 ms with a
 # fresh H and dH, 5.8 ms when either was kept.  The pool keeps at most _POOL_SLOTS blocks
-# and _POOL_MAX_BYTES in all; it is only touched with the GIL held (the blocks are Python
-# objects, created and released under the GIL).
-# The blocks are reported to tracemalloc (numpy's domain, as numpy's own array data) from
-# allocation to free, also while kept in the pool.
+# and _POOL_MAX_BYTES in all, evicting the longest kept first; it is only touched with the
+# GIL held (the blocks are Python objects, created and released under the GIL).  A block is
+# the base of the array that views it (numpy's __array_interface__, no buffer export that a
+# caller could release early), so it returns to the pool only with the last view.  The
+# blocks are reported to tracemalloc (numpy's domain, as numpy's own array data) from
+# allocation to free, also while kept.
 cdef extern from "Python.h":
     int PyTraceMalloc_Track(unsigned int domain, size_t ptr, size_t size)
     int PyTraceMalloc_Untrack(unsigned int domain, size_t ptr)
@@ -217,18 +219,27 @@ cdef enum:
 cdef Py_ssize_t _POOL_MAX_BYTES = 64 * 2**20
 cdef void *_pool_raw[_POOL_SLOTS]
 cdef Py_ssize_t _pool_nbytes[_POOL_SLOTS]
+cdef unsigned long long _pool_when[_POOL_SLOTS]   # when the block was kept (for eviction)
+cdef unsigned long long _pool_clock = 0
 cdef Py_ssize_t _pool_total = 0
 
 
+cdef void _pool_free_slot(int k) noexcept:
+    global _pool_total
+    PyTraceMalloc_Untrack(_NUMPY_TRACE_DOMAIN, <size_t> _pool_raw[k])
+    free(_pool_raw[k])
+    _pool_total -= _pool_nbytes[k]
+    _pool_raw[k] = NULL
+
+
 cdef class _Block:
-    """n_bytes of 64-byte aligned, uninitialized, writable memory (buffer protocol, format
-    'B'), taken from the pool of released blocks of that size when there is one and returned
-    to it (or freed) when the last view is released."""
+    """n_bytes of 64-byte aligned, uninitialized, writable memory, exposed to numpy as a
+    uint8 array (``np.asarray(block)``, whose base is the block); taken from the pool of
+    released blocks of that size when there is one, and returned to it (or freed) when
+    the last array viewing it is released."""
     cdef void *raw
     cdef char *data
     cdef Py_ssize_t nbytes
-    cdef Py_ssize_t shape[1]
-    cdef Py_ssize_t strides[1]
 
     def __cinit__(self, Py_ssize_t n_bytes):
         global _pool_total
@@ -249,43 +260,39 @@ cdef class _Block:
                 raise MemoryError(f"cannot allocate {n_bytes} bytes")
             PyTraceMalloc_Track(_NUMPY_TRACE_DOMAIN, <size_t> self.raw, n_bytes + 64)
         self.data = <char *> self.raw + (64 - <size_t> self.raw % 64)
-        self.shape[0] = n_bytes
-        self.strides[0] = 1
+
+    @property
+    def __array_interface__(self):
+        return {"shape": (self.nbytes,), "typestr": "|u1",
+                "data": (<size_t> self.data, False), "version": 3}
 
     def __dealloc__(self):
-        global _pool_total
-        cdef int k
+        global _pool_total, _pool_clock
+        cdef int k, free_k = -1, oldest
         if self.raw == NULL:
             return
-        if _pool_total + self.nbytes <= _POOL_MAX_BYTES:
-            for k in range(_POOL_SLOTS):
-                if _pool_raw[k] == NULL:
-                    _pool_raw[k] = self.raw
-                    _pool_nbytes[k] = self.nbytes
-                    _pool_total += self.nbytes
-                    self.raw = NULL
-                    return
-        PyTraceMalloc_Untrack(_NUMPY_TRACE_DOMAIN, <size_t> self.raw)
-        free(self.raw)
+        if self.nbytes <= _POOL_MAX_BYTES:
+            # make room: evict the longest kept blocks until this one fits
+            while True:
+                free_k = -1
+                oldest = -1
+                for k in range(_POOL_SLOTS):
+                    if _pool_raw[k] == NULL:
+                        free_k = k
+                    elif oldest < 0 or _pool_when[k] < _pool_when[oldest]:
+                        oldest = k
+                if free_k >= 0 and _pool_total + self.nbytes <= _POOL_MAX_BYTES:
+                    break
+                _pool_free_slot(oldest)
+            _pool_raw[free_k] = self.raw
+            _pool_nbytes[free_k] = self.nbytes
+            _pool_clock += 1
+            _pool_when[free_k] = _pool_clock
+            _pool_total += self.nbytes
+        else:
+            PyTraceMalloc_Untrack(_NUMPY_TRACE_DOMAIN, <size_t> self.raw)
+            free(self.raw)
         self.raw = NULL
-
-    def __getbuffer__(self, Py_buffer *buffer, int flags):
-        buffer.buf = self.data
-        buffer.obj = self
-        buffer.len = self.nbytes
-        buffer.readonly = 0
-        buffer.itemsize = 1
-        buffer.format = NULL
-        if flags & PyBUF_FORMAT:
-            buffer.format = b"B"
-        buffer.ndim = 1
-        buffer.shape = self.shape if flags & PyBUF_ND else NULL
-        buffer.strides = self.strides if flags & PyBUF_STRIDES else NULL
-        buffer.suboffsets = NULL
-        buffer.internal = NULL
-
-    def __releasebuffer__(self, Py_buffer *buffer):
-        pass
 
 
 def _pool_state():
@@ -295,15 +302,11 @@ def _pool_state():
 
 
 def _pool_clear():
-    """Free every kept block (tests)."""
-    global _pool_total
+    """Free every kept block (tests, benchmarks)."""
     cdef int k
     for k in range(_POOL_SLOTS):
         if _pool_raw[k] != NULL:
-            PyTraceMalloc_Untrack(_NUMPY_TRACE_DOMAIN, <size_t> _pool_raw[k])
-            free(_pool_raw[k])
-            _pool_raw[k] = NULL
-    _pool_total = 0
+            _pool_free_slot(k)
 
 
 cdef inline Py_ssize_t _round64(Py_ssize_t n) noexcept nogil:
@@ -832,10 +835,24 @@ cdef int _check_head(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_theta, Py_ssi
     if (n_outputs < 1 or not 0 <= W_out_offset <= n_theta - h_last * n_outputs
             or not 0 <= b_out_offset <= n_theta - n_outputs
             or l2_ranges.shape[0] < 1 or l2_ranges.shape[1] != 2):
-        raise ValueError("train_loss_grad: output offsets or l2 ranges of inconsistent shapes")
+        raise ValueError("output offsets or l2 ranges of inconsistent shapes")
     for r in range(l2_ranges.shape[0]):
         if not 0 <= l2_ranges[r, 0] <= l2_ranges[r, 1] <= n_theta:
             raise ValueError(f"l2 range {r} lies outside theta")
+    return 0
+
+
+cdef int _check_run(int act, Py_ssize_t bptt_steps, int n_threads,
+                    const Py_ssize_t[::1] lengths, Py_ssize_t n_timesteps) except -1:
+    """The activation code, window, thread count and lengths the loops rely on."""
+    cdef Py_ssize_t k
+    if not 0 <= act <= 2 or bptt_steps < 1 or n_threads < 1:
+        raise ValueError(f"act {act}, bptt_steps {bptt_steps} or n_threads {n_threads} out "
+                         f"of range")
+    if lengths is not None:
+        for k in range(lengths.shape[0]):
+            if not 1 <= lengths[k] <= n_timesteps:
+                raise ValueError(f"lengths[{k}] = {lengths[k]} is outside [1, {n_timesteps}]")
     return 0
 
 
@@ -979,6 +996,7 @@ def train_loss_grad(
     # write out of bounds: check what the loops rely on
     _check_layers(layers, X.shape[2], theta.shape[0])
     _check_head(layers, theta.shape[0], n_outputs, W_out_offset, b_out_offset, l2_ranges)
+    _check_run(act, bptt_steps, n_threads, lengths, n_timesteps)
     h_last = layers[layers.shape[0] - 1, _L_N_HIDDEN]
     if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples
             or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]
@@ -1247,6 +1265,7 @@ def train_epoch(
     rest = n_samples - (n_batches - 1) * batch_size
     _check_layers(layers_full, n_features, n_theta)
     _check_head(layers_full, n_theta, n_outputs, W_out_offset, b_out_offset, l2_ranges)
+    _check_run(act, bptt_steps, min(threads_full, threads_rest), lengths, n_timesteps)
     h_last = layers_full[n_layers - 1, _L_N_HIDDEN]
     if rest != batch_size:
         if layers_rest is None or dH_rest is None:

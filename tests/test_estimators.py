@@ -434,8 +434,9 @@ def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, thet
     """sigcy._rnn.train_epoch as a Python loop over single steps: numpy gathers the batch,
     sigcy._rnn.train_loss_grad computes its loss and gradient (tested against finite
     differences), Python clips and computes Adam's learning rate, sigcy._train's updates
-    (tested bit for bit against scikit-learn's optimizers) step.  The loop the estimators
-    ran before their epochs were one compiled call."""
+    (tested bit for bit against scikit-learn's optimizers) step: the loop the estimators
+    ran before their epochs were one compiled call (which summed a batch's sample weights
+    with numpy's pairwise sum; both now sum them in index order)."""
     from sigcy import _rnn, _train
     t = theta.dtype.type
     alpha, clip = float(hyper[_rnn.HY_ALPHA]), float(hyper[_rnn.HY_CLIP])
@@ -534,6 +535,44 @@ def test_epoch_matches_the_loop_of_single_steps(monkeypatch, case):
             assert_array_equal(value, loop._optimizer.__dict__[key])
         elif key != "_work":
             assert value == loop._optimizer.__dict__[key], key
+    opt = fused._optimizer
+    if est.solver == "adam":
+        # the step count and the bias-corrected rate of the last step, as scikit-learn's
+        n_batches = -(-len(y) // est.batch_size)
+        assert opt.t == 4 * n_batches
+        assert opt.learning_rate == (est.learning_rate_init * np.sqrt(1 - est.beta_2**opt.t)
+                                     / (1 - est.beta_1**opt.t))
+
+
+@pytest.mark.parametrize("where", ["in the gradient", "after an update"])
+def test_epoch_divergence_matches_the_loop_of_single_steps(monkeypatch, where):
+    """A non-finite gradient (no update) or update (theta kept) stops the epoch with the
+    same error and leaves the same weights and optimizer state as the loop of single steps."""
+    X, y = _toy_regression()
+    if where == "in the gradient":
+        X = 1e6 * X
+        y = 1e6 * y
+        est = RNNRegressor(hidden_layer_sizes=8, activation="relu", solver="sgd",
+                           learning_rate_init=10.0, clip_norm=None, max_iter=50,
+                           random_state=0)
+    else:
+        y = 1e3 * y                            # gradient ~1e3: the first step overflows
+        est = RNNRegressor(hidden_layer_sizes=4, solver="sgd", momentum=0.0,
+                           learning_rate_init=1e308, clip_norm=None, max_iter=5,
+                           random_state=0)
+    results = []
+    for epoch in (None, _reference_train_epoch):
+        if epoch is not None:
+            monkeypatch.setattr(est_module._rnn, "train_epoch", epoch)
+        reg = clone(est)
+        with pytest.raises(ValueError, match=f"diverged.*{where}"):
+            reg.fit(X, y)
+        assert np.all(np.isfinite(reg._theta))
+        results.append(reg)
+    fused, loop = results
+    assert_array_equal(fused._theta, loop._theta)
+    assert_array_equal(fused._optimizer.velocity, loop._optimizer.velocity)
+    assert fused.loss_curve_ == loop.loss_curve_
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])

@@ -708,11 +708,24 @@ def test_recycled_outputs_are_reused_never_shared():
     dH = np.ones_like(expected)
     dX = elman_backward(p["X"], expected, dH, p["W_in"], p["W_rec"], p["h0"])[0]
     assert dX.shape == p["X"].shape and not np.may_share_memory(dX, p["X"])
-    # bounded: at most 4 blocks and 64 MiB are kept
-    blocks = [_rnn._Block(1000 + k) for k in range(6)] + [_rnn._Block(70 * 2**20)]
-    del blocks
-    kept, sizes = _rnn._pool_state()
-    assert len(sizes) <= 4 and kept <= 64 * 2**20 and 70 * 2**20 not in sizes
+    # the block is the array's base (no buffer export in between that could be released)
+    H4 = elman_forward(*args)
+    base = H4
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(base, _rnn._Block)
+    del H4, base
+    # bounded: 4 blocks and 64 MiB at most, the longest kept evicted first
+    _rnn._pool_clear()
+    for k in range(6):
+        _rnn._Block(1000 + k)                  # allocated, then released at once
+    assert _rnn._pool_state() == (1002 + 1003 + 1004 + 1005, [1002, 1003, 1004, 1005])
+    _rnn._Block(70 * 2**20)                    # larger than the pool: freed, nothing evicted
+    assert _rnn._pool_state()[1] == [1002, 1003, 1004, 1005]
+    _rnn._Block(40 * 2**20)                    # needs a slot: evicts 1002
+    assert _rnn._pool_state()[1] == [1003, 1004, 1005, 40 * 2**20]
+    _rnn._Block(40 * 2**20 + 1)                # needs 40 MiB more: evicts everything
+    assert _rnn._pool_state() == (40 * 2**20 + 1, [40 * 2**20 + 1])
     _rnn._pool_clear()
     assert _rnn._pool_state() == (0, [])
     with pytest.raises(ValueError, match="n_bytes must be >= 0"):
