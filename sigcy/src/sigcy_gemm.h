@@ -44,14 +44,17 @@
  * accumulators) did not fit: gcc kept the accumulators in memory, half the speed. */
 #define SIGCY_MR_WIDE 12
 /* A^T B: rows per pass (a panel's KC x NR values stay in L1), and the tiles of A's columns
- * (SIGCY_TN_MC tiles: MC x KC packed values, 64 KB in float64) that run against all the
- * panels before the next ones, so that the packed A that every panel reads stays in L2.
- * Measured on float64 512 x 512 x 3200, 1 thread, interleaved: KC 256 without column
- * blocking (the 1 MB packed A went through L2 with the 1 MB packed B for every panel)
- * ~60 GFLOP/s, KC 128 with 8 tiles ~67; float32 and 128 x 128 alike (+-4 %).  Prefetching
- * the next tile's C (prefetcht1 or t2 of its 16 lines) did not change a figure. */
+ * (SIGCY_TN_MC_F / _D tiles) that run against all the panels before the next ones, so that
+ * the packed A that every panel reads stays in L1 or L2.  Measured on 512 x 512 x 3200,
+ * 1 thread, interleaved: float64 KC 256 without column blocking (the 1 MB packed A went
+ * through L2 with the 1 MB packed B for every panel) ~60 GFLOP/s, KC 128 with 8 tiles of 8
+ * ~67; with the tiles of 12, 2 tiles (24 KB of packed A) against 8: float64 +5-8 % (n = 512),
+ * +2-4 % (128 x 128), float32 -1..-3 % (4: between the two); KC 64, 192 or 256: no better.
+ * Prefetching the next tile's C (prefetcht1 or t2 of its 16 lines), or the next pass's rows
+ * of A and B spread over the tiles of a pass, did not help (the latter -5..-10 %). */
 #define SIGCY_KC 128
-#define SIGCY_TN_MC 8
+#define SIGCY_TN_MC_F 8
+#define SIGCY_TN_MC_D 2
 /* A^T B reads A and B in place (no packing) up to this many columns of A when B is at most
  * four whole panels wide.  Measured on 3200 rows, 1 thread: at 32 columns in place is 1.5x
  * faster than packing (float32 and float64); at 64 and 128 the two run alike (float32
@@ -414,8 +417,8 @@ SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_
  * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR_WIDE and SIGCY_MR
  * (sigcy_wide_tiles; the 12-column tiles measured +1-7 % against 8 only, float32 and float64,
  * 128 x 128 to 512 x 512 on 3200 rows) into work, then
- * runs SIGCY_TN_MC tiles against one panel (kept in L1) at a time, panel after panel, then the
- * next SIGCY_TN_MC tiles; a pass continues from the partial sums in C (stored and reloaded
+ * runs SIGCY_TN_MC_F / _D tiles against one panel (kept in L1) at a time, panel after panel,
+ * then the next tiles; a pass continues from the partial sums in C (stored and reloaded
  * exactly, so the passes do not change a bit). */
 #define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name, TARGET)                        \
 __attribute__((target(TARGET))) static void name(                                           \
@@ -477,14 +480,15 @@ __attribute__((target(TARGET))) static void name(                               
             for (ptrdiff_t r = 0; i0 + r < m; r++)                                           \
                 ap[i0 * SIGCY_KC + p * SIGCY_MR + r] = srca[i0 + r];                         \
         }                                                                                    \
-        for (ptrdiff_t it0 = 0; it0 < n_tiles; it0 += SIGCY_TN_MC)                         \
+        const ptrdiff_t mc = sizeof(T) == 8 ? SIGCY_TN_MC_D : SIGCY_TN_MC_F;                 \
+        for (ptrdiff_t it0 = 0; it0 < n_tiles; it0 += mc)                                    \
         for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
             ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
             MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                          \
             MASK m1 = nn >= NR ? (MASK)~0u                                                   \
                       : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);                    \
             const T *bq = bp + q * SIGCY_KC * NR;                                            \
-            ptrdiff_t it1 = n_tiles - it0 < SIGCY_TN_MC ? n_tiles : it0 + SIGCY_TN_MC;       \
+            ptrdiff_t it1 = n_tiles - it0 < mc ? n_tiles : it0 + mc;                         \
             for (ptrdiff_t it = it0; it < it1; it++) {                                       \
                 ptrdiff_t i0 = SIGCY_TILE_START(it, n_wide);                                 \
                 ptrdiff_t mr = SIGCY_TILE_ROWS(it, n_wide, m);                               \
