@@ -182,9 +182,9 @@ SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
 
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
-/* One tile of MR <= SIGCY_MR_WIDE rows x one panel (two registers a row, or only the first if NV == 1: panels
- * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT; the panel's
- * row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
+/* One tile of MR <= SIGCY_MR_WIDE rows x one panel (two registers a row, or only the first if
+ * NV == 1: panels of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if
+ * AT; the panel's row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
 #define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
 __attribute__((target("avx512f"), always_inline)) static inline void name(                  \
     const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
@@ -285,10 +285,10 @@ SIGCY_DEFINE_TILE_AVX2(float, __m256, ps, sigcy_lanes_f_avx2, sigcy_tile_f_avx2)
 SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx2)
 
 /* The full tiles (SIGCY_MR or SIGCY_MR_WIDE rows, a whole panel wide), A's rows (_nt) or
- * columns (_tn), as functions of their own: inlined into the drivers, where it sits beside seven smaller tiles,
- * gcc kept the panel's second register on the stack and reloaded it for every FMA (the
- * weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a BLAS GEMM).  The
- * same code, so the same bits. */
+ * columns (_tn), as functions of their own: inlined into the drivers, where it sat beside
+ * seven smaller tiles, gcc kept the panel's second register on the stack and reloaded it for
+ * every FMA (the weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a
+ * BLAS GEMM).  The same code, so the same bits. */
 #define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       \
 __attribute__((target(TARGET), noinline)) static void tile##_full_nt(                        \
     ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
@@ -319,8 +319,10 @@ SIGCY_DEFINE_FULL_TILES(double, __mmask8, sigcy_tile_d_avx512, "avx512f")
 SIGCY_DEFINE_FULL_TILES(float, unsigned, sigcy_tile_f_avx2, "avx2,fma")
 SIGCY_DEFINE_FULL_TILES(double, unsigned, sigcy_tile_d_avx2, "avx2,fma")
 
-/* The tiles of m rows (or columns): as many of SIGCY_MR_WIDE as leave a multiple of SIGCY_MR,
- * then SIGCY_MR, the last one possibly smaller.  Tile t starts at row sigcy_tile_start(t). */
+/* The tiles of m rows (or columns): sigcy_wide_tiles(m) of SIGCY_MR_WIDE, as many as leave a
+ * multiple of SIGCY_MR, then tiles of SIGCY_MR, the last one possibly smaller; tile t starts
+ * at row SIGCY_TILE_START(t) and has SIGCY_TILE_ROWS(t) rows.  (Which tile computes a row
+ * changes no bit of it.) */
 static inline ptrdiff_t sigcy_wide_tiles(ptrdiff_t m)
 {
     ptrdiff_t n_wide = m / SIGCY_MR_WIDE;
@@ -394,8 +396,8 @@ SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_g
 SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
                          "avx2,fma")
 
-/* One tile of mr <= SIGCY_MR (or SIGCY_MR_WIDE) of A's columns (A(p, r) = at[p * lda + r]) against the panel at
- * bq, for both paths of the A^T B driver below. */
+/* One tile of mr <= SIGCY_MR (or SIGCY_MR_WIDE) of A's columns (A(p, r) = at[p * lda + r])
+ * against the panel at bq, for both paths of the A^T B driver below. */
 #define SIGCY_TN_TILE(tile, mr, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc)                  \
     do {                                                                                     \
         switch (mr) {                                                                        \
@@ -414,12 +416,12 @@ SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_
     } while (0)
 
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
- * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR_WIDE and SIGCY_MR
- * (sigcy_wide_tiles; the 12-column tiles measured +1-7 % against 8 only, float32 and float64,
- * 128 x 128 to 512 x 512 on 3200 rows) into work, then
- * runs SIGCY_TN_MC_F / _D tiles against one panel (kept in L1) at a time, panel after panel,
- * then the next tiles; a pass continues from the partial sums in C (stored and reloaded
- * exactly, so the passes do not change a bit). */
+ * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR_WIDE and
+ * SIGCY_MR (sigcy_wide_tiles; the 12-column tiles measured +1-7 % against 8 only, float32 and
+ * float64, 128 x 128 to 512 x 512 on 3200 rows) into work, then runs SIGCY_TN_MC_F / _D tiles
+ * against one panel (kept in L1) at a time, panel after panel, then the next tiles; a pass
+ * continues from the partial sums in C (stored and reloaded exactly, so the passes do not
+ * change a bit). */
 #define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name, TARGET)                        \
 __attribute__((target(TARGET))) static void name(                                           \
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,            \
