@@ -35,7 +35,26 @@
 #define SIGCY_NR_F 32
 #define SIGCY_NR_D 16
 #define SIGCY_MR 8
-#define SIGCY_KC 256      /* rows per pass of the A^T B kernel: a panel's KC x NR stay in L1 */
+/* Rows of the per-step kernel's main tile: 12 rows x 2 registers = 24 accumulators of the
+ * 32 zmm registers (+ 2 for the panel's row, 1 for the broadcast of A), 14 loads per 24 FMAs
+ * instead of 10 per 16, and a third less of the panel read per FMA (from L2 at n_hidden
+ * = 512, where a panel of k = 512 rows is 64 KB).  Measured on the step GEMMs (64 rows,
+ * k = n = 128 and 512, lda = 50 n), 1 thread, interleaved against the 8-row tile: float64
+ * +2-7 %, float32 -2..+5 % (12 x 2 against 8 x 2, 21 repeats, two runs).  14 rows (28
+ * accumulators) did not fit: gcc kept the accumulators in memory, half the speed. */
+#define SIGCY_MR_WIDE 12
+/* A^T B: rows per pass (a panel's KC x NR values stay in L1), and the tiles of A's columns
+ * (SIGCY_TN_MC_F / _D tiles) that run against all the panels before the next ones, so that
+ * the packed A that every panel reads stays in L1 or L2.  Measured on 512 x 512 x 3200,
+ * 1 thread, interleaved: float64 KC 256 without column blocking (the 1 MB packed A went
+ * through L2 with the 1 MB packed B for every panel) ~60 GFLOP/s, KC 128 with 8 tiles of 8
+ * ~67; with the tiles of 12, 2 tiles (24 KB of packed A) against 8: float64 +5-8 % (n = 512),
+ * +2-4 % (128 x 128), float32 -1..-3 % (4: between the two); KC 64, 192 or 256: no better.
+ * Prefetching the next tile's C (prefetcht1 or t2 of its 16 lines), or the next pass's rows
+ * of A and B spread over the tiles of a pass, did not help (the latter -5..-10 %). */
+#define SIGCY_KC 128
+#define SIGCY_TN_MC_F 8
+#define SIGCY_TN_MC_D 2
 /* A^T B reads A and B in place (no packing) up to this many columns of A when B is at most
  * four whole panels wide.  Measured on 3200 rows, 1 thread: at 32 columns in place is 1.5x
  * faster than packing (float32 and float64); at 64 and 128 the two run alike (float32
@@ -43,6 +62,13 @@
 #ifndef SIGCY_TN_INPLACE_M
 #define SIGCY_TN_INPLACE_M 128
 #endif
+/* ... and always when A has at most SIGCY_MR columns (dW_in = X^T dA: one tile of A's
+ * columns, so a packed panel of B would be read once, packing is a pure copy), in passes of
+ * this many rows of B when B is wider than four panels (the tile then reads every panel of
+ * those rows before the next rows: B's rows, n values apart, go through L1 once).  Measured
+ * on 8 x 512 x 3200, 1 thread: packed 23 (float64) / 56 (float32) GFLOP/s; in place 128 rows
+ * a pass 34 / 73; 32 rows 44-48 / 74-77 (16: alike, 64: 36 / 75). */
+#define SIGCY_TN_SMALL_KC 32
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(SIGCY_NO_AVX512_GEMM)
@@ -156,17 +182,17 @@ SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
 
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
-/* One tile of MR rows x one panel (two registers a row, or only the first if NV == 1: panels
- * of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if AT; the panel's
- * row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
+/* One tile of MR <= SIGCY_MR_WIDE rows x one panel (two registers a row, or only the first if
+ * NV == 1: panels of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if
+ * AT; the panel's row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
 #define SIGCY_DEFINE_TILE_AVX512(T, V, SUF, MASK, name)                                     \
 __attribute__((target("avx512f"), always_inline)) static inline void name(                  \
     const int MR, const int AT, const int NV, ptrdiff_t k, const T *A, ptrdiff_t lda,       \
     const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, MASK m0, MASK m1, int accumulate)      \
 {                                                                                            \
     const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
-    V c0[SIGCY_MR], c1[SIGCY_MR];                                                            \
-    _Pragma("GCC unroll 8")                                                                  \
+    V c0[SIGCY_MR_WIDE], c1[SIGCY_MR_WIDE];                                                  \
+    _Pragma("GCC unroll 12")                                                                 \
     for (int r = 0; r < MR; r++) {                                                           \
         if (accumulate) {                                                                    \
             c0[r] = _mm512_maskz_loadu_##SUF(m0, C + r * ldc);                               \
@@ -181,7 +207,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
     for (ptrdiff_t p = 0; p < k; p++) {                                                      \
         V b0 = _mm512_loadu_##SUF(bq + p * ldb);                                             \
         V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * ldb + W) : b0;                          \
-        _Pragma("GCC unroll 8")                                                              \
+        _Pragma("GCC unroll 12")                                                             \
         for (int r = 0; r < MR; r++) {                                                       \
             V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
             c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
@@ -189,7 +215,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
                 c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                    \
         }                                                                                    \
     }                                                                                        \
-    _Pragma("GCC unroll 8")                                                                  \
+    _Pragma("GCC unroll 12")                                                                 \
     for (int r = 0; r < MR; r++) {                                                           \
         _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
         if (NV == 2)                                                                         \
@@ -258,21 +284,69 @@ sigcy_lanes_d_avx2(unsigned bits)
 SIGCY_DEFINE_TILE_AVX2(float, __m256, ps, sigcy_lanes_f_avx2, sigcy_tile_f_avx2)
 SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx2)
 
-/* The full tile (SIGCY_MR rows, a whole panel wide), A's rows (_nt) or columns (_tn), as
- * functions of their own: inlined into the drivers, where it sits beside seven smaller tiles,
- * gcc kept the panel's second register on the stack and reloaded it for every FMA (the
- * weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a BLAS GEMM).  The
- * same code, so the same bits. */
-#define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       __attribute__((target(TARGET), noinline)) static void tile##_full_nt(                           ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc,     MASK m0, MASK m1, int accumulate)                                                        {                                                                                                tile(SIGCY_MR, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    }                                                                                            __attribute__((target(TARGET), noinline)) static void tile##_full_tn(                           ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc,     MASK m0, MASK m1, int accumulate)                                                        {                                                                                                tile(SIGCY_MR, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    }
+/* The full tiles (SIGCY_MR or SIGCY_MR_WIDE rows, a whole panel wide), A's rows (_nt) or
+ * columns (_tn), as functions of their own: inlined into the drivers, where it sat beside
+ * seven smaller tiles, gcc kept the panel's second register on the stack and reloaded it for
+ * every FMA (the weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a
+ * BLAS GEMM).  The same code, so the same bits. */
+#define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       \
+__attribute__((target(TARGET), noinline)) static void tile##_full_nt(                        \
+    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
+    MASK m0, MASK m1, int accumulate)                                                        \
+{                                                                                            \
+    tile(SIGCY_MR, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    \
+}                                                                                            \
+__attribute__((target(TARGET), noinline)) static void tile##_wide_nt(                        \
+    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
+    MASK m0, MASK m1, int accumulate)                                                        \
+{                                                                                            \
+    tile(SIGCY_MR_WIDE, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);               \
+}                                                                                            \
+__attribute__((target(TARGET), noinline)) static void tile##_full_tn(                        \
+    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
+    MASK m0, MASK m1, int accumulate)                                                        \
+{                                                                                            \
+    tile(SIGCY_MR, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    \
+}                                                                                            \
+__attribute__((target(TARGET), noinline)) static void tile##_wide_tn(                        \
+    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
+    MASK m0, MASK m1, int accumulate)                                                        \
+{                                                                                            \
+    tile(SIGCY_MR_WIDE, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);               \
+}
 SIGCY_DEFINE_FULL_TILES(float, __mmask16, sigcy_tile_f_avx512, "avx512f")
 SIGCY_DEFINE_FULL_TILES(double, __mmask8, sigcy_tile_d_avx512, "avx512f")
 SIGCY_DEFINE_FULL_TILES(float, unsigned, sigcy_tile_f_avx2, "avx2,fma")
 SIGCY_DEFINE_FULL_TILES(double, unsigned, sigcy_tile_d_avx2, "avx2,fma")
 
-/* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512). */
+/* The tiles of m rows (or columns): sigcy_wide_tiles(m) of SIGCY_MR_WIDE, as many as leave a
+ * multiple of SIGCY_MR, then tiles of SIGCY_MR, the last one possibly smaller; tile t starts
+ * at row SIGCY_TILE_START(t) and has SIGCY_TILE_ROWS(t) rows.  (Which tile computes a row
+ * changes no bit of it.) */
+static inline ptrdiff_t sigcy_wide_tiles(ptrdiff_t m)
+{
+    ptrdiff_t n_wide = m / SIGCY_MR_WIDE;
+    while (n_wide > 0 && (m - n_wide * SIGCY_MR_WIDE) % SIGCY_MR != 0)
+        n_wide--;
+    return n_wide;
+}
+#define SIGCY_TILE_START(t, n_wide)                                                          \
+    ((t) < (n_wide) ? (t) * SIGCY_MR_WIDE                                                    \
+                    : (n_wide) * SIGCY_MR_WIDE + ((t) - (n_wide)) * SIGCY_MR)
+#define SIGCY_TILE_ROWS(t, n_wide, m)                                                        \
+    ((t) < (n_wide) ? SIGCY_MR_WIDE                                                          \
+     : (m) - SIGCY_TILE_START(t, n_wide) < SIGCY_MR ? (m) - SIGCY_TILE_START(t, n_wide)      \
+                                                    : SIGCY_MR)
+
+/* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512): for a whole panel
+ * (NV == 2) as many SIGCY_MR_WIDE-row tiles as leave a multiple of SIGCY_MR rows (64 rows:
+ * 4 x 12 + 2 x 8), then SIGCY_MR-row tiles, then one smaller tile. */
 #define SIGCY_ROW_TILES(tile, NV)                                                            \
     do {                                                                                     \
-        ptrdiff_t i0 = 0;                                                                    \
+        ptrdiff_t i0 = 0, n_wide = NV == 2 ? sigcy_wide_tiles(m) : 0;                        \
+        for (; i0 < n_wide * SIGCY_MR_WIDE; i0 += SIGCY_MR_WIDE)                             \
+            tile##_wide_nt(k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc, m0, m1,  \
+                           accumulate);                                                      \
         for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR) {                                         \
             if (NV == 2)                                                                     \
                 tile##_full_nt(k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc, m0,  \
@@ -322,11 +396,14 @@ SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_g
 SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
                          "avx2,fma")
 
-/* One tile of mr <= SIGCY_MR of A's columns (A(p, r) = at[p * lda + r]) against the panel at
- * bq, for both paths of the A^T B driver below. */
+/* One tile of mr <= SIGCY_MR (or SIGCY_MR_WIDE) of A's columns (A(p, r) = at[p * lda + r])
+ * against the panel at bq, for both paths of the A^T B driver below. */
 #define SIGCY_TN_TILE(tile, mr, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc)                  \
     do {                                                                                     \
         switch (mr) {                                                                        \
+        case SIGCY_MR_WIDE:                                                                  \
+            tile##_wide_tn(kk, at, lda, bq, ldb, c, ldc, m0, m1, acc);                       \
+            break;                                                                           \
         case 8: tile##_full_tn(kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;            \
         case 7: tile(7, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
         case 6: tile(6, 1, 2, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc); break;             \
@@ -339,33 +416,41 @@ SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_
     } while (0)
 
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major, in passes of SIGCY_KC rows: each pass
- * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR into work, then
- * runs every tile against one panel (kept in L1) at a time; a pass continues from the partial
- * sums in C. */
+ * packs B's rows in panels of NR columns and A's columns in tiles of SIGCY_MR_WIDE and
+ * SIGCY_MR (sigcy_wide_tiles; the 12-column tiles measured +1-7 % against 8 only, float32 and
+ * float64, 128 x 128 to 512 x 512 on 3200 rows) into work, then runs SIGCY_TN_MC_F / _D tiles
+ * against one panel (kept in L1) at a time, panel after panel, then the next tiles; a pass
+ * continues from the partial sums in C (stored and reloaded exactly, so the passes do not
+ * change a bit). */
 #define SIGCY_DEFINE_GEMM_TN_AVX512(T, NR, MASK, tile, name, TARGET)                        \
 __attribute__((target(TARGET))) static void name(                                           \
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t lda, const T *B,            \
     ptrdiff_t ldb, T *C, ptrdiff_t ldc, int accumulate, T *work)                            \
 {                                                                                            \
     const int W = NR / 2;                                                                    \
-    ptrdiff_t n_panels = (n + NR - 1) / NR, n_tiles = (m + SIGCY_MR - 1) / SIGCY_MR;         \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    ptrdiff_t n_wide = sigcy_wide_tiles(m);                                                  \
+    ptrdiff_t n_tiles = n_wide + (m - n_wide * SIGCY_MR_WIDE + SIGCY_MR - 1) / SIGCY_MR;     \
     T *bp = work, *ap = work + n_panels * SIGCY_KC * NR;                                     \
     if (m <= 0 || n <= 0)                                                                    \
         return;                                                                              \
-    if (n % NR == 0 && n <= 4 * NR && m <= SIGCY_TN_INPLACE_M) {                               \
+    if (n % NR == 0 && ((n <= 4 * NR && m <= SIGCY_TN_INPLACE_M) || m <= SIGCY_MR)) {        \
         /* small: no packing, the tiles read A and B in place, 128 rows at a time (a  */    \
-        /* panel's 128 rows stay in L1 for the tiles; see SIGCY_TN_INPLACE_M) */            \
-        for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += 128) {                               \
-            ptrdiff_t kk = k - k0 < 128 ? k - k0 : 128;                                      \
+        /* panel's 128 rows stay in L1 for the tiles; see SIGCY_TN_INPLACE_M), or */        \
+        /* SIGCY_TN_SMALL_KC for one tile against a wide B */                               \
+        const ptrdiff_t kc = m <= SIGCY_MR && n > 4 * NR ? SIGCY_TN_SMALL_KC : 128;          \
+        for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += kc) {                                \
+            ptrdiff_t kk = k - k0 < kc ? k - k0 : kc;                                        \
             int acc = accumulate || k0 > 0;                                                  \
             for (ptrdiff_t q = 0; q < n_panels; q++) {                                       \
                 const T *bq = B + k0 * ldb + q * NR;                                         \
-                for (ptrdiff_t i0 = 0; i0 < m; i0 += SIGCY_MR) {                             \
+                for (ptrdiff_t it = 0; it < n_tiles; it++) {                                 \
+                    ptrdiff_t i0 = SIGCY_TILE_START(it, n_wide);                             \
                     const T *at = A + k0 * lda + i0;                                         \
                     T *c = C + i0 * ldc + q * NR;                                            \
                     MASK m0 = (MASK)~0u, m1 = (MASK)~0u;                                     \
-                    SIGCY_TN_TILE(tile, m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR, kk, at, lda,  \
-                                  bq, ldb, c, ldc, m0, m1, acc);                             \
+                    SIGCY_TN_TILE(tile, SIGCY_TILE_ROWS(it, n_wide, m), kk, at, lda, bq,     \
+                                  ldb, c, ldc, m0, m1, acc);                                 \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
@@ -374,41 +459,45 @@ __attribute__((target(TARGET))) static void name(                               
     for (ptrdiff_t k0 = 0; k0 == 0 || k0 < k; k0 += SIGCY_KC) {                              \
         ptrdiff_t kk = k - k0 < SIGCY_KC ? k - k0 : SIGCY_KC;                                \
         int acc = accumulate || k0 > 0;                                                      \
-        for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
-            ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
-            T *dst = bp + q * SIGCY_KC * NR;                                                 \
-            const T *src = B + k0 * ldb + q * NR;                                            \
-            if (nn == NR)                                                                    \
-                for (ptrdiff_t p = 0; p < kk; p++)                                           \
-                    memcpy(dst + p * NR, src + p * ldb, NR * sizeof(T));                     \
-            else                                                                             \
-                for (ptrdiff_t p = 0; p < kk; p++)                                           \
-                    for (ptrdiff_t jj = 0; jj < NR; jj++)                                    \
-                        dst[p * NR + jj] = jj < nn ? src[p * ldb + jj] : (T)0;               \
+        /* pack row by row: each row of A and B is read once, front to back (the panel at */ \
+        /* a time order read 64-128 bytes of every row, rows n values apart: the same L1 */  \
+        /* set for n = 512; packing took ~19 % of the float64 512 x 512 x 3200 product) */  \
+        for (ptrdiff_t p = 0; p < kk; p++) {                                                 \
+            const T *src = B + (k0 + p) * ldb;                                               \
+            ptrdiff_t q = 0;                                                                 \
+            for (; (q + 1) * NR <= n; q++)                                                   \
+                memcpy(bp + q * SIGCY_KC * NR + p * NR, src + q * NR, NR * sizeof(T));       \
+            if (q < n_panels)                                                                \
+                for (ptrdiff_t jj = 0; jj < NR; jj++)                                        \
+                    bp[q * SIGCY_KC * NR + p * NR + jj] = q * NR + jj < n ? src[q * NR + jj] \
+                                                                          : (T)0;            \
+            /* tile it: its KC rows of mr values at ap + KC * i0 (i0 its first column) */   \
+            const T *srca = A + (k0 + p) * lda;                                              \
+            ptrdiff_t i0 = 0;                                                                \
+            for (; i0 < n_wide * SIGCY_MR_WIDE; i0 += SIGCY_MR_WIDE)                         \
+                memcpy(ap + i0 * SIGCY_KC + p * SIGCY_MR_WIDE, srca + i0,                    \
+                       SIGCY_MR_WIDE * sizeof(T));                                           \
+            for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR)                                       \
+                memcpy(ap + i0 * SIGCY_KC + p * SIGCY_MR, srca + i0, SIGCY_MR * sizeof(T));  \
+            for (ptrdiff_t r = 0; i0 + r < m; r++)                                           \
+                ap[i0 * SIGCY_KC + p * SIGCY_MR + r] = srca[i0 + r];                         \
         }                                                                                    \
-        for (ptrdiff_t it = 0; it < n_tiles; it++) {                                         \
-            ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;        \
-            T *dst = ap + it * SIGCY_KC * SIGCY_MR;                                          \
-            const T *src = A + k0 * lda + i0;                                                \
-            if (mr == SIGCY_MR)                                                              \
-                for (ptrdiff_t p = 0; p < kk; p++)                                           \
-                    memcpy(dst + p * SIGCY_MR, src + p * lda, SIGCY_MR * sizeof(T));         \
-            else                                                                             \
-                for (ptrdiff_t p = 0; p < kk; p++)                                           \
-                    for (ptrdiff_t r = 0; r < mr; r++)                                       \
-                        dst[p * SIGCY_MR + r] = src[p * lda + r];                            \
-        }                                                                                    \
+        const ptrdiff_t mc = sizeof(T) == 8 ? SIGCY_TN_MC_D : SIGCY_TN_MC_F;                 \
+        for (ptrdiff_t it0 = 0; it0 < n_tiles; it0 += mc)                                    \
         for (ptrdiff_t q = 0; q < n_panels; q++) {                                           \
             ptrdiff_t nn = n - q * NR < NR ? n - q * NR : NR;                                \
             MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                          \
             MASK m1 = nn >= NR ? (MASK)~0u                                                   \
                       : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);                    \
             const T *bq = bp + q * SIGCY_KC * NR;                                            \
-            for (ptrdiff_t it = 0; it < n_tiles; it++) {                                     \
-                ptrdiff_t i0 = it * SIGCY_MR, mr = m - i0 < SIGCY_MR ? m - i0 : SIGCY_MR;    \
-                const T *at = ap + it * SIGCY_KC * SIGCY_MR;                                 \
+            ptrdiff_t it1 = n_tiles - it0 < mc ? n_tiles : it0 + mc;                         \
+            for (ptrdiff_t it = it0; it < it1; it++) {                                       \
+                ptrdiff_t i0 = SIGCY_TILE_START(it, n_wide);                                 \
+                ptrdiff_t mr = SIGCY_TILE_ROWS(it, n_wide, m);                               \
+                const T *at = ap + i0 * SIGCY_KC;                                            \
                 T *c = C + i0 * ldc + q * NR;                                                \
-                SIGCY_TN_TILE(tile, mr, kk, at, SIGCY_MR, bq, NR, c, ldc, m0, m1, acc);      \
+                SIGCY_TN_TILE(tile, mr, kk, at, it < n_wide ? SIGCY_MR_WIDE : SIGCY_MR, bq,  \
+                              NR, c, ldc, m0, m1, acc);                                      \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
