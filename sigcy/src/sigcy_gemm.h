@@ -289,31 +289,18 @@ SIGCY_DEFINE_TILE_AVX2(double, __m256d, pd, sigcy_lanes_d_avx2, sigcy_tile_d_avx
  * seven smaller tiles, gcc kept the panel's second register on the stack and reloaded it for
  * every FMA (the weight-gradient kernel ran at ~100 GFLOP/s in float32 against ~150 for a
  * BLAS GEMM).  The same code, so the same bits. */
-#define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       \
-__attribute__((target(TARGET), noinline)) static void tile##_full_nt(                        \
+#define SIGCY_DEFINE_TILE_FN(T, MASK, tile, TARGET, SUFFIX, ROWS, AT)                       \
+__attribute__((target(TARGET), noinline)) static void tile##SUFFIX(                          \
     ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
     MASK m0, MASK m1, int accumulate)                                                        \
 {                                                                                            \
-    tile(SIGCY_MR, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    \
-}                                                                                            \
-__attribute__((target(TARGET), noinline)) static void tile##_wide_nt(                        \
-    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
-    MASK m0, MASK m1, int accumulate)                                                        \
-{                                                                                            \
-    tile(SIGCY_MR_WIDE, 0, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);               \
-}                                                                                            \
-__attribute__((target(TARGET), noinline)) static void tile##_full_tn(                        \
-    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
-    MASK m0, MASK m1, int accumulate)                                                        \
-{                                                                                            \
-    tile(SIGCY_MR, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                    \
-}                                                                                            \
-__attribute__((target(TARGET), noinline)) static void tile##_wide_tn(                        \
-    ptrdiff_t k, const T *A, ptrdiff_t lda, const T *bq, ptrdiff_t ldb, T *C, ptrdiff_t ldc, \
-    MASK m0, MASK m1, int accumulate)                                                        \
-{                                                                                            \
-    tile(SIGCY_MR_WIDE, 1, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);               \
+    tile(ROWS, AT, 2, k, A, lda, bq, ldb, C, ldc, m0, m1, accumulate);                       \
 }
+#define SIGCY_DEFINE_FULL_TILES(T, MASK, tile, TARGET)                                       \
+    SIGCY_DEFINE_TILE_FN(T, MASK, tile, TARGET, _full_nt, SIGCY_MR, 0)                       \
+    SIGCY_DEFINE_TILE_FN(T, MASK, tile, TARGET, _wide_nt, SIGCY_MR_WIDE, 0)                  \
+    SIGCY_DEFINE_TILE_FN(T, MASK, tile, TARGET, _full_tn, SIGCY_MR, 1)                       \
+    SIGCY_DEFINE_TILE_FN(T, MASK, tile, TARGET, _wide_tn, SIGCY_MR_WIDE, 1)
 SIGCY_DEFINE_FULL_TILES(float, __mmask16, sigcy_tile_f_avx512, "avx512f")
 SIGCY_DEFINE_FULL_TILES(double, __mmask8, sigcy_tile_d_avx512, "avx512f")
 SIGCY_DEFINE_FULL_TILES(float, unsigned, sigcy_tile_f_avx2, "avx2,fma")
