@@ -103,7 +103,7 @@ static double name(const T *Z, const T *Y, const T *w, T *dZ, T *db, ptrdiff_t n
                    ptrdiff_t C)                                                              \
 {                                                                                            \
     double total = 0.0;                                                                      \
-    T inv_nc = n * C ? (T)(1.0 / (n * C)) : (T)0;                                            \
+    T inv_nc = n > 0 && C > 0 ? (T)(1.0 / (n * C)) : (T)0;                                   \
     for (ptrdiff_t i = 0; i < n; i++) {                                                      \
         T scale = w ? w[i] / (T)C : inv_nc;                                                  \
         double per = 0.0;                                                                    \
