@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import assert_all_finite, check_random_state, gen_batches
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -597,9 +597,6 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             "grad": np.empty_like(self._theta),
         }
 
-    # tests: raise KeyboardInterrupt after this many steps of an epoch, as a Ctrl-C would
-    _interrupt_after = -1
-
     def _run_epoch(self, plan, order):
         """One epoch in one compiled call (sigcy._rnn.train_epoch): every mini-batch's loss
         and gradient, clipping and the optimizer's step.  Returns (sum of loss x batch size,
@@ -623,7 +620,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 seq.X.shape[1] if self.bptt_steps is None
                 else min(self.bptt_steps, seq.X.shape[1]),
                 self._cross_entropy, True, adam, opt.m if adam else opt.velocity,
-                opt.v if adam else None, hyper, counters, norms, self._interrupt_after,
+                opt.v if adam else None, hyper, counters, norms,
+                -1,                     # interrupt_after: a test hook (an interrupt at a step)
                 _scratch(plan["nbytes"]))
         finally:
             if adam:
