@@ -51,7 +51,16 @@
  * ~67; with the tiles of 12, 2 tiles (24 KB of packed A) against 8: float64 +5-8 % (n = 512),
  * +2-4 % (128 x 128), float32 -1..-3 % (4: between the two); KC 64, 192 or 256: no better.
  * Prefetching the next tile's C (prefetcht1 or t2 of its 16 lines), or the next pass's rows
- * of A and B spread over the tiles of a pass, did not help (the latter -5..-10 %). */
+ * of A and B spread over the tiles of a pass, did not help (the latter -5..-10 %).
+ * Where the A^T B time goes (1 thread, float32 128 x 128): the same product over k = 128 rows
+ * (A and B in L2) runs at ~158 GFLOP/s, k = 640 ~151, k = 3200 (3.2 MB of A and B) ~125, so
+ * the gap to the per-step kernel is the first read of A and B from beyond L2, not the tile
+ * (its inner loop is 2 loads of B, 12 broadcasts, 24 FMAs, nothing spilled).  Tried again,
+ * interleaved against this code, 11-21 repeats, noise +-8 % between runs: prefetching the
+ * next pass's rows before each tile call (t0/t1/t2): 128 x 128 +3..+9 %, 32 x 32 float32
+ * -27..-37 %; prefetching in the tile's loop 32 or 128 rows ahead (A's and B's row, t0/t1/t2):
+ * 128 x 128 and 512 x 512 -9..+7 % (0.97-1.04x in two runs of 21), only 64 x 64 better
+ * (+5..+14 %); the in-place passes at 64 rows, or packing from 64 columns on: within noise. */
 #define SIGCY_KC 128
 #define SIGCY_TN_MC_F 8
 #define SIGCY_TN_MC_D 2
