@@ -371,7 +371,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _train_plan(self, n_samples, n_timesteps, dtype):
         """What the fused training step needs for batches of this shape (kept during fit):
         (layers table, W_out offset, b_out offset, L2 ranges of the weight matrices, thread
-        count, dH buffer of the top layer, workspace bytes); see sigcy._rnn.train_loss_grad."""
+        count, workspace bytes); see sigcy._rnn.train_loss_grad."""
         work = getattr(self, "_work", None)
         key = ("plan", n_samples, n_timesteps, dtype)
         plan = None if work is None else work.get(key)
@@ -390,11 +390,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         layers = np.array(rows, dtype=np.intp)
         nbytes = _rnn.train_work_bytes(dtype == np.float32, layers, n_samples, n_timesteps,
                                        self.n_outputs_, n_threads)
-        dH = np.empty((n_samples, n_timesteps, hidden[-1]), dtype)   # last step only used
         l2_ranges = np.array([(start, stop) for name, _, _, start, stop in self._layout
                               if name != "b"], dtype=np.intp)
         plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], l2_ranges,
-                n_threads, dH, nbytes)
+                n_threads, nbytes)
         if work is not None:
             work[key] = plan
         return plan
@@ -419,12 +418,11 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)
-        layers, W_out_offset, b_out_offset, l2_ranges, n_threads, dH, nbytes = (
+        layers, W_out_offset, b_out_offset, l2_ranges, n_threads, nbytes = (
             self._train_plan(n_samples, n_timesteps, dtype))
         bptt = n_timesteps if self.bptt_steps is None else min(self.bptt_steps, n_timesteps)
         loss, sq, grad_sq = _rnn.train_loss_grad(
-            seq.X, seq.lengths, Y, w, theta, grad, layers, W_out_offset, b_out_offset, dH,
-            l2_ranges, dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
+            seq.X, seq.lengths, Y, w, theta, grad, layers, W_out_offset, b_out_offset, l2_ranges, dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
             bptt, self._cross_entropy, n_threads, True, _scratch(nbytes))
         loss += 0.5 * self.alpha * sq / sw_sum
         return loss, grad, math.sqrt(grad_sq)
@@ -568,12 +566,11 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         dtype = self._theta.dtype
         n_batches = -(-n_samples // batch_size)
         rest = n_samples - (n_batches - 1) * batch_size
-        layers_full, W_out_offset, b_out_offset, l2_ranges, threads_full, dH_full, _ = (
+        layers_full, W_out_offset, b_out_offset, l2_ranges, threads_full, _ = (
             self._train_plan(batch_size, n_timesteps, dtype))
-        layers_rest = threads_rest = dH_rest = None
+        layers_rest, threads_rest = None, 1
         if rest != batch_size:
-            layers_rest, _, _, _, threads_rest, dH_rest, _ = (
-                self._train_plan(rest, n_timesteps, dtype))
+            layers_rest, _, _, _, threads_rest, _ = self._train_plan(rest, n_timesteps, dtype)
         opt = self._optimizer
         adam = isinstance(opt, AdamOptimizer)
         hyper = np.zeros(_rnn.EPOCH_HYPER_SIZE)
@@ -586,12 +583,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             hyper[[_rnn.HY_MOMENTUM, _rnn.HY_NESTEROV]] = opt.momentum, bool(opt.nesterov)
         nbytes = _rnn.epoch_work_bytes(
             dtype == np.float32, layers_full, layers_rest, batch_size, rest, n_timesteps,
-            n_features, Y.shape[1], self._theta.size, threads_full, threads_rest or 1)
+            n_features, Y.shape[1], self._theta.size, threads_full, threads_rest)
         return {
             "seq": seq, "Y": Y, "sample_weight": sample_weight, "batch_size": batch_size,
             "n_batches": n_batches, "layers_full": layers_full, "layers_rest": layers_rest,
-            "threads_full": threads_full, "threads_rest": threads_rest or 1,
-            "dH_full": dH_full, "dH_rest": dH_rest, "W_out_offset": W_out_offset,
+            "threads_full": threads_full, "threads_rest": threads_rest,
+            "W_out_offset": W_out_offset,
             "b_out_offset": b_out_offset, "l2_ranges": l2_ranges, "adam": adam,
             "hyper": hyper, "counters": np.zeros(2, dtype=np.intp), "nbytes": nbytes,
             "grad": np.empty_like(self._theta),
@@ -615,7 +612,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 seq.X, seq.lengths, plan["Y"], plan["sample_weight"], order,
                 plan["batch_size"], self._theta, plan["grad"], plan["layers_full"],
                 plan["layers_rest"], plan["threads_full"], plan["threads_rest"],
-                plan["dH_full"], plan["dH_rest"], plan["W_out_offset"], plan["b_out_offset"],
+                plan["W_out_offset"], plan["b_out_offset"],
                 plan["l2_ranges"], ACTIVATIONS[self.activation],
                 seq.X.shape[1] if self.bptt_steps is None
                 else min(self.bptt_steps, seq.X.shape[1]),

@@ -217,6 +217,7 @@ cdef enum:
     _POOL_SLOTS = 4
     _NUMPY_TRACE_DOMAIN = 389047
 cdef Py_ssize_t _POOL_MAX_BYTES = 64 * 2**20
+POOL_MAX_BYTES = _POOL_MAX_BYTES     # sigcy.rnn allocates larger arrays with numpy
 cdef void *_pool_raw[_POOL_SLOTS]
 cdef Py_ssize_t _pool_nbytes[_POOL_SLOTS]
 cdef unsigned long long _pool_when[_POOL_SLOTS]   # when the block was kept (for eviction)
@@ -772,9 +773,10 @@ cdef Py_ssize_t _train_layout(const Py_ssize_t *layers, Py_ssize_t n_layers,
                               Py_ssize_t n_outputs, int n_threads, Py_ssize_t *offsets,
                               floating dummy) noexcept nogil:
     """Offsets (in values, 64-value aligned) of train_loss_grad's workspace regions, written
-    to offsets[0 .. 2 * n_layers + 7): the states H_l of every layer, the gradients dX_l
+    to offsets[0 .. 2 * n_layers + 8): the states H_l of every layer, the gradients dX_l
     reaching layers 1.. from above, dA, carry, Z, dZ, the packed output weights (both ways),
-    then the recurrences' scratch, the largest any layer needs.  layers: the (n_layers,
+    the recurrences' scratch (the largest any layer needs), then dH of the top layer (only
+    its last step is written and read: the loss looks at the final state).  layers: the (n_layers,
     _L_COLUMNS) table, row-major.  Returns the total."""
     cdef Py_ssize_t l, off = 0, h_max = 1, f, h, scratch = 0
     cdef Py_ssize_t h_last = layers[(n_layers - 1) * _L_COLUMNS + _L_N_HIDDEN]
@@ -805,16 +807,24 @@ cdef Py_ssize_t _train_layout(const Py_ssize_t *layers, Py_ssize_t n_layers,
                         _gemm_tn_work(h_last, n_outputs, dummy)))
     offsets[2 * n_layers + 6] = off                           # recurrences' scratch
     off += _round64(scratch)
+    offsets[2 * n_layers + 7] = off                           # dH of the top layer
+    off += _round64(nt * h_last)
     return off + 64
+
+
+cdef int _check_table(const Py_ssize_t[:, ::1] layers) except -1:
+    """A layers table of (1..64, _L_COLUMNS)."""
+    if layers.shape[0] < 1 or layers.shape[0] > 64 or layers.shape[1] != _L_COLUMNS:
+        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
+                         f"({layers.shape[0]}, {layers.shape[1]})")
+    return 0
 
 
 cdef int _check_layers(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_features,
                        Py_ssize_t n_theta) except -1:
     """The layers table fits X's features and theta (what the loops rely on)."""
     cdef Py_ssize_t l, f = n_features, h
-    if layers.shape[0] < 1 or layers.shape[0] > 64 or layers.shape[1] != _L_COLUMNS:
-        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
-                         f"({layers.shape[0]}, {layers.shape[1]})")
+    _check_table(layers)
     for l in range(layers.shape[0]):
         h = layers[l, _L_N_HIDDEN]
         if (layers[l, _L_N_IN] != f or h < 1 or layers[l, _L_ROW_BLOCK] < 1
@@ -859,10 +869,8 @@ cdef int _check_run(int act, Py_ssize_t bptt_steps, int n_threads,
 def train_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers, Py_ssize_t n_samples,
                      Py_ssize_t n_timesteps, Py_ssize_t n_outputs, int n_threads):
     """Bytes of the ``work`` buffer that train_loss_grad needs."""
-    cdef Py_ssize_t offsets[2 * 64 + 7]
-    if layers.shape[0] < 1 or layers.shape[0] > 64 or layers.shape[1] != _L_COLUMNS:
-        raise ValueError(f"layers must be (1..64, {_L_COLUMNS}), got "
-                         f"({layers.shape[0]}, {layers.shape[1]})")
+    cdef Py_ssize_t offsets[2 * 64 + 8]
+    _check_table(layers)
     if float32:
         return _train_layout(&layers[0, 0], layers.shape[0], n_samples, n_timesteps,
                              n_outputs, n_threads, offsets, <float> 0) * sizeof(float)
@@ -880,8 +888,6 @@ cdef void _loss_grad_run(
         Py_ssize_t n_theta,
         const Py_ssize_t *layers,   # IN  (n_layers, _L_COLUMNS) table, row-major
         Py_ssize_t n_layers, Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
-        floating *dH_top,           # OUT (n_samples, n_timesteps, h_last): the last step is
-                                    #     written and read, the others never
         const Py_ssize_t *l2_ranges, Py_ssize_t n_l2, floating reg, int act,
         Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
         Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_outputs,
@@ -892,16 +898,18 @@ cdef void _loss_grad_run(
     cdef Py_ssize_t l, i, j, f, h
     cdef Py_ssize_t h_last = layers[(n_layers - 1) * _L_COLUMNS + _L_N_HIDDEN]
     cdef const Py_ssize_t *row
-    cdef Py_ssize_t offsets[2 * 64 + 7]
+    cdef Py_ssize_t offsets[2 * 64 + 8]
     cdef const floating *inp
     cdef const floating *hT
     cdef floating *dHl
     cdef floating *dXl
     cdef floating *Z
     cdef floating *dZ
+    cdef floating *dH_top
     cdef double loss, sq = 0.0
     _train_layout(layers, n_layers, n_samples, n_timesteps, n_outputs, n_threads, offsets,
                   <floating> 0)
+    dH_top = ws + offsets[2 * n_layers + 7]
     inp = X
     for l in range(n_layers):
         row = layers + l * _L_COLUMNS
@@ -968,8 +976,6 @@ def train_loss_grad(
     const Py_ssize_t[:, ::1] layers,  # IN  (n_layers, _L_COLUMNS), see the enum above
     Py_ssize_t W_out_offset,          # IN  W_out (n_hidden_last, n_outputs) in theta
     Py_ssize_t b_out_offset,          # IN  b_out (n_outputs,) in theta
-    floating[:, :, ::1] dH_top,       # OUT (n_samples, n_timesteps, n_hidden_last): scratch
-                                      #     whose last step only is written and read
     const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
     floating reg,                     # IN  L2 factor on those (alpha / sum of weights)
     int act, Py_ssize_t bptt_steps, bint cross_entropy, int n_threads, bint flush,
@@ -986,8 +992,8 @@ def train_loss_grad(
     weights, squared norm of grad).
     """
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
-    cdef Py_ssize_t n_outputs = Y.shape[1], h_last
-    cdef Py_ssize_t offsets[2 * 64 + 7]
+    cdef Py_ssize_t n_outputs = Y.shape[1]
+    cdef Py_ssize_t offsets[2 * 64 + 8]
     cdef floating *ws
     cdef const floating *wp = NULL
     cdef const Py_ssize_t *lengths_ptr = NULL
@@ -997,11 +1003,8 @@ def train_loss_grad(
     _check_layers(layers, X.shape[2], theta.shape[0])
     _check_head(layers, theta.shape[0], n_outputs, W_out_offset, b_out_offset, l2_ranges)
     _check_run(act, bptt_steps, n_threads, lengths, n_timesteps)
-    h_last = layers[layers.shape[0] - 1, _L_N_HIDDEN]
     if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples
             or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]
-            or dH_top.shape[0] != n_samples or dH_top.shape[1] != n_timesteps
-            or dH_top.shape[2] != h_last
             or (lengths is not None and lengths.shape[0] != n_samples)):
         raise ValueError("train_loss_grad: arrays or offsets of inconsistent shapes")
     ws = <floating *> _aligned64(work, _train_layout(
@@ -1014,7 +1017,7 @@ def train_loss_grad(
     with nogil:
         _loss_grad_run(&X[0, 0, 0], lengths_ptr, &Y[0, 0], wp, &theta[0], &grad[0],
                        theta.shape[0], &layers[0, 0], layers.shape[0], W_out_offset,
-                       b_out_offset, &dH_top[0, 0, 0], &l2_ranges[0, 0], l2_ranges.shape[0],
+                       b_out_offset, &l2_ranges[0, 0], l2_ranges.shape[0],
                        reg, act, bptt_steps, cross_entropy, n_threads, flush, n_samples,
                        n_timesteps, n_outputs, ws, out)
     return out[0], out[1], out[2]
@@ -1059,7 +1062,7 @@ cdef Py_ssize_t _epoch_layout(const Py_ssize_t *layers_full, const Py_ssize_t *l
     of the same count, rounded up), the optimizer's scratch, then the training step's
     workspace (the larger of the two batch sizes' _train_layout).  Returns the total."""
     cdef Py_ssize_t off = 0, step
-    cdef Py_ssize_t tmp[2 * 64 + 7]
+    cdef Py_ssize_t tmp[2 * 64 + 8]
     offsets[0] = off
     off += _round64(batch_size * n_timesteps * n_features)
     offsets[1] = off
@@ -1088,12 +1091,11 @@ def epoch_work_bytes(bint float32, const Py_ssize_t[:, ::1] layers_full,
     has batch_size samples)."""
     cdef Py_ssize_t offsets[6]
     cdef const Py_ssize_t *rest_ptr = NULL
-    if (layers_full.shape[0] < 1 or layers_full.shape[0] > 64
-            or layers_full.shape[1] != _L_COLUMNS
-            or (layers_rest is not None and (layers_rest.shape[0] != layers_full.shape[0]
-                                             or layers_rest.shape[1] != _L_COLUMNS))):
-        raise ValueError(f"layers tables must be (1..64, {_L_COLUMNS}) and alike")
+    _check_table(layers_full)
     if layers_rest is not None:
+        _check_table(layers_rest)
+        if layers_rest.shape[0] != layers_full.shape[0]:
+            raise ValueError("layers_rest and layers_full differ in their number of layers")
         rest_ptr = &layers_rest[0, 0]
     if float32:
         return _epoch_layout(&layers_full[0, 0], rest_ptr, layers_full.shape[0], batch_size,
@@ -1114,7 +1116,7 @@ cdef double _batch_step(
         floating *th,               # INOUT parameters
         floating *g,                # OUT gradient
         Py_ssize_t n_theta, const Py_ssize_t *layers, Py_ssize_t n_layers,
-        Py_ssize_t W_out_offset, Py_ssize_t b_out_offset, floating *dH_top,
+        Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
         const Py_ssize_t *l2_ranges, Py_ssize_t n_l2, int act, Py_ssize_t bptt_steps,
         bint cross_entropy, int n_threads, bint flush,
         bint adam, floating *mom1, floating *mom2,
@@ -1171,7 +1173,7 @@ cdef double _batch_step(
             wb[k] = <floating> (sw[idx[k]] / sw_sum)
         wp = wb
     _loss_grad_run(xp, lp, yp, wp, th, g, n_theta, layers, n_layers, W_out_offset,
-                   b_out_offset, dH_top, l2_ranges, n_l2, <floating> (alpha / sw_sum), act,
+                   b_out_offset, l2_ranges, n_l2, <floating> (alpha / sw_sum), act,
                    bptt_steps, cross_entropy, n_threads, flush, nb, n_timesteps, n_outputs,
                    ws + offsets[5], out)
     loss = out[0] + 0.5 * alpha * out[1] / sw_sum
@@ -1218,8 +1220,6 @@ def train_epoch(
     const Py_ssize_t[:, ::1] layers_full,  # IN  layers table for a batch of batch_size
     const Py_ssize_t[:, ::1] layers_rest,  # IN  ... for a smaller last batch, or None
     int threads_full, int threads_rest,
-    floating[:, :, ::1] dH_full,      # OUT scratch (batch_size, n_timesteps, h_last), see dH_top
-    floating[:, :, ::1] dH_rest,      # OUT scratch (rest, n_timesteps, h_last), or None
     Py_ssize_t W_out_offset, Py_ssize_t b_out_offset,
     const Py_ssize_t[:, ::1] l2_ranges,  # IN (k, 2) [start, stop) of the weight matrices
     int act, Py_ssize_t bptt_steps, bint cross_entropy, bint flush,
@@ -1249,7 +1249,7 @@ def train_epoch(
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
     cdef Py_ssize_t n_features = X.shape[2], n_outputs = Y.shape[1]
     cdef Py_ssize_t n_theta = theta.shape[0], n_layers = layers_full.shape[0]
-    cdef Py_ssize_t n_batches, rest, b, nb, k, h_last
+    cdef Py_ssize_t n_batches, rest, b, nb, k
     cdef Py_ssize_t offsets[6]
     cdef const Py_ssize_t *rest_ptr = NULL
     cdef const Py_ssize_t *lengths_ptr = NULL
@@ -1266,19 +1266,14 @@ def train_epoch(
     _check_layers(layers_full, n_features, n_theta)
     _check_head(layers_full, n_theta, n_outputs, W_out_offset, b_out_offset, l2_ranges)
     _check_run(act, bptt_steps, min(threads_full, threads_rest), lengths, n_timesteps)
-    h_last = layers_full[n_layers - 1, _L_N_HIDDEN]
     if rest != batch_size:
-        if layers_rest is None or dH_rest is None:
-            raise ValueError("train_epoch: the last batch is smaller; layers_rest and dH_rest "
-                             "are needed")
+        if layers_rest is None:
+            raise ValueError("train_epoch: the last batch is smaller; layers_rest is needed")
         _check_layers(layers_rest, n_features, n_theta)
         for k in range(n_layers):
             if (layers_rest.shape[0] != n_layers
                     or layers_rest[k, _L_N_HIDDEN] != layers_full[k, _L_N_HIDDEN]):
                 raise ValueError("train_epoch: layers_rest differs from layers_full")
-        if (dH_rest.shape[0] != rest or dH_rest.shape[1] != n_timesteps
-                or dH_rest.shape[2] != h_last):
-            raise ValueError("train_epoch: dH_rest of the wrong shape")
         rest_ptr = &layers_rest[0, 0]
     if (Y.shape[0] != n_samples or order.shape[0] != n_samples
             or (lengths is not None and lengths.shape[0] != n_samples)
@@ -1286,9 +1281,7 @@ def train_epoch(
             or grad.shape[0] != n_theta or mom1.shape[0] != n_theta
             or (adam and (mom2 is None or mom2.shape[0] != n_theta))
             or hyper.shape[0] != _HY_SIZE or counters.shape[0] < 2
-            or norms.shape[0] < n_batches
-            or dH_full.shape[0] != batch_size or dH_full.shape[1] != n_timesteps
-            or dH_full.shape[2] != h_last):
+            or norms.shape[0] < n_batches):
         raise ValueError("train_epoch: arrays of inconsistent shapes")
     for k in range(n_samples):
         if not 0 <= order[k] < n_samples:
@@ -1314,7 +1307,7 @@ def train_epoch(
                 &X[0, 0, 0], lengths_ptr, &Y[0, 0], sw_ptr, &order[b * batch_size], nb,
                 n_timesteps, n_features, n_outputs, &theta[0], &grad[0], n_theta,
                 &layers_full[0, 0] if nb == batch_size else rest_ptr, n_layers, W_out_offset,
-                b_out_offset, &dH_full[0, 0, 0] if nb == batch_size else &dH_rest[0, 0, 0],
+                b_out_offset,
                 &l2_ranges[0, 0], l2_ranges.shape[0], act, bptt_steps, cross_entropy,
                 threads_full if nb == batch_size else threads_rest, flush, adam, &mom1[0],
                 mom2_ptr, &hyper[0], &counters[0], ws, offsets, &norms[b], &status)

@@ -79,7 +79,7 @@ def _recycled_empty(shape, dtype):
     sigcy/_rnn.pyx, _Block): a loop that drops each step's H reuses its memory."""
     dtype = np.dtype(dtype)
     n = math.prod(shape) * dtype.itemsize
-    if n > _SCRATCH_KEEP_BYTES:             # too large to be kept: numpy's own (and errors)
+    if n > _rnn.POOL_MAX_BYTES:             # too large to be kept: numpy's own (and errors)
         return np.empty(shape, dtype=dtype)
     return np.asarray(_rnn._Block(n)).view(dtype).reshape(shape)
 

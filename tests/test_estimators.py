@@ -427,8 +427,8 @@ def test_verbose_prints_one_line_per_epoch():
 
 
 def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, theta, grad,
-                           layers_full, layers_rest, threads_full, threads_rest, dH_full,
-                           dH_rest, W_out_offset, b_out_offset, l2_ranges, act, bptt_steps,
+                           layers_full, layers_rest, threads_full, threads_rest,
+                           W_out_offset, b_out_offset, l2_ranges, act, bptt_steps,
                            cross_entropy, flush, adam, mom1, mom2, hyper, counters, norms,
                            interrupt_after, work):
     """sigcy._rnn.train_epoch as a Python loop over single steps: numpy gathers the batch,
@@ -448,7 +448,7 @@ def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, thet
             raise KeyboardInterrupt
         idx = order[start:start + batch_size]
         full = len(idx) == batch_size
-        layers, dH = (layers_full, dH_full) if full else (layers_rest, dH_rest)
+        layers = layers_full if full else layers_rest
         n_threads = threads_full if full else threads_rest
         w, sw_sum = None, len(idx)
         if sample_weight is not None:
@@ -461,7 +461,7 @@ def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, thet
         data_loss, sq, gsq = _rnn.train_loss_grad(
             np.ascontiguousarray(X[idx]), None if lengths is None else lengths[idx],
             np.ascontiguousarray(Y[idx]), w, theta, grad, layers, W_out_offset, b_out_offset,
-            dH, l2_ranges, t(alpha / sw_sum), act, bptt_steps, cross_entropy, n_threads, flush,
+            l2_ranges, t(alpha / sw_sum), act, bptt_steps, cross_entropy, n_threads, flush,
             np.empty(nbytes, np.uint8))
         loss = data_loss + 0.5 * alpha * sq / sw_sum
         norms[b] = norm = np.sqrt(gsq)
