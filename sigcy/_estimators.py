@@ -216,6 +216,9 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _check_3d(self, X, lengths, reset):
         name = type(self).__name__
         n_features = X.shape[2]
+        if n_features == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a "
+                             f"minimum of 1 is required by {name}.")
         if reset:
             self.n_features_in_ = n_features
             self._input_ndim = 3
@@ -355,7 +358,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         """
         W_in, W_rec, b = self._views(theta)
         act = ACTIVATIONS[self.activation]
-        n_samples, n_timesteps = seq.X.shape[:2]
+        n_samples, n_timesteps, n_features = seq.X.shape
+        if n_features != W_in[0].shape[0]:       # never, unless the fitted state was altered
+            raise ValueError(f"X has {n_features} features, but the fitted weights take "
+                             f"{W_in[0].shape[0]}.")
         dtype = theta.dtype
         states = []
         inp = seq.X
@@ -428,21 +434,39 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return loss, grad, math.sqrt(grad_sq)
 
     # ------------------------------------------------------------------ fitting
+    # what validating the data of a fit sets before the weights are (re)built
+    _DATA_STATE = ("n_features_in_", "feature_names_in_", "_input_ndim", "classes_", "_y_1d")
+
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         first_pass = not hasattr(self, "_theta") or (not self.warm_start and not incremental)
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None.")
-        seq = self._validate_X(X, reset=first_pass)
-        Y = self._validate_y(y, len(seq), first_pass, incremental, classes)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, seq.X[:, 0, 0],
-                                                 dtype=np.float64)
-        if first_pass:
-            self._random_state = check_random_state(self.random_state)
-            self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
-        elif incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
+        # Validation sets n_features_in_, classes_, ... before the weights are rebuilt: if it
+        # fails, the fitted state is put back as it was, so that the weights and what
+        # describes them never disagree (predict would read the weights with wrong shapes).
+        saved = {k: getattr(self, k) for k in self._DATA_STATE if hasattr(self, k)}
+        try:
+            seq = self._validate_X(X, reset=first_pass)
+            Y = self._validate_y(y, len(seq), first_pass, incremental, classes)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, seq.X[:, 0, 0],
+                                                     dtype=np.float64)
+                if self.solver == "lbfgs" and np.add.accumulate(sample_weight)[-1] == 0:
+                    raise ValueError("The sample weights sum to zero: the weighted mean loss "
+                                     "is undefined.")
+            if first_pass:
+                self._random_state = check_random_state(self.random_state)
+                self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
+        except BaseException:
+            for k in self._DATA_STATE:
+                if k in saved:
+                    setattr(self, k, saved[k])
+                elif hasattr(self, k):
+                    delattr(self, k)
+            raise
         Y = np.ascontiguousarray(Y, dtype=self._theta.dtype)
         if seq.X.dtype != self._theta.dtype:
             seq = _Sequences(seq.X.astype(self._theta.dtype), seq.lengths)
@@ -461,16 +485,42 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     def _check_finite(self, loss, theta, where):
         if not math.isfinite(loss) or (theta is not None and not np.all(np.isfinite(theta))):
+            advice = ("scaling the input (e.g. StandardScaler) and the targets"
+                      if self.solver == "lbfgs" else
+                      f"a smaller learning_rate_init, a smaller clip_norm (now "
+                      f"{self.clip_norm}), or scaling the input (e.g. StandardScaler)")
             raise ValueError(
                 f"{type(self).__name__} diverged: the loss or the weights became non-finite "
-                f"({where}); the weights were reset to the last finite step. Try a smaller "
-                f"learning_rate_init, a smaller clip_norm (now {self.clip_norm}), or scaling the "
-                f"input (e.g. StandardScaler)."
+                f"({where}); the weights were reset to the last finite step. Try {advice}."
             )
+
+    @staticmethod
+    def _check_batch_weights(sample_weight, order, batch_size):
+        """ValueError if the sample weights of a mini-batch of this epoch sum to zero (its
+        weighted mean loss is undefined); sums in index order, as the compiled step's."""
+        w = sample_weight[order]
+        starts = np.arange(0, w.shape[0], batch_size)
+        if w.min() >= 0:        # a sum of non-negative values is 0 only if all are, any order
+            sums = np.add.reduceat(w, starts)
+        else:
+            sums = np.array([np.add.accumulate(w[a:a + batch_size])[-1] for a in starts])
+        bad = np.flatnonzero(sums == 0)
+        if bad.size:
+            k = bad[0]
+            raise ValueError(
+                f"The sample weights of a mini-batch sum to zero (batch {k + 1} of "
+                f"{starts.shape[0]}, samples {order[starts[k]:starts[k] + batch_size]!r}): its "
+                f"weighted mean loss is undefined. Use a larger batch_size or fewer zero "
+                f"weights.")
 
     def _fit_stochastic(self, seq, Y, sample_weight, incremental):
         theta = self._theta
-        if self._optimizer is None or not (self.warm_start or incremental):
+        settings = (self.solver, self.learning_rate_init, self.learning_rate, self.momentum,
+                    self.nesterovs_momentum, self.power_t, self.beta_1, self.beta_2,
+                    self.epsilon)
+        if (self._optimizer is None or not (self.warm_start or incremental)
+                or settings != self._optimizer_settings):
+            self._optimizer_settings = settings
             if self.solver == "sgd":
                 self._optimizer = SGDOptimizer(theta.size, theta.dtype, self.learning_rate_init,
                                                self.learning_rate, self.momentum,
@@ -504,12 +554,15 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         epoch = self._epoch_plan(seq, Y, sample_weight, batch_size)
         order = np.arange(n_samples)
+        check_weights = sample_weight is not None and not np.all(sample_weight > 0)
         self._check_finite(0.0, theta, "at the start")
         try:
             for _ in range(1 if incremental else self.max_iter):
                 start = time.perf_counter()
                 if self.shuffle:
                     order = self._random_state.permutation(n_samples)
+                if check_weights:
+                    self._check_batch_weights(sample_weight, order, batch_size)
                 accumulated_loss, norms = self._run_epoch(epoch, order)
                 self.n_iter_ += 1
                 self.t_ += n_samples
@@ -736,7 +789,10 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     verbose : bool, default=False
         Print one line per epoch: loss, validation score, gradient norm, seconds.
     warm_start : bool, default=False
-        Continue from the previous solution at the next ``fit``.
+        Continue from the previous solution at the next ``fit``, with the optimizer's state
+        (Adam's moments and step count, SGD's velocity and learning rate), unless ``solver``
+        or one of its settings changed: that starts a new optimizer, as
+        :class:`~sklearn.neural_network.MLPClassifier` does at every ``fit``.
     momentum : float, default=0.9
         Momentum of "sgd".
     nesterovs_momentum : bool, default=True
@@ -1045,7 +1101,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     verbose : bool, default=False
         One line per epoch.
     warm_start : bool, default=False
-        Continue from the previous solution.
+        Continue from the previous solution, as in RNNClassifier (with the optimizer's state,
+        unless its settings changed).
     momentum : float, default=0.9
         Momentum of "sgd".
     nesterovs_momentum : bool, default=True
@@ -1069,6 +1126,8 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     ----------
     n_features_in_ : int
         Features per time step (3-D or list input) or columns (2-D input).
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
+        Column names of a 2-D DataFrame X, when it has string column names.
     loss_ : float
         Half the mean squared error of the last epoch, plus the L2 term.
     loss_curve_, best_loss_, validation_scores_, best_validation_score_ : see RNNClassifier

@@ -749,3 +749,100 @@ def test_public_api():
     assert sigcy.RNNClassifier is RNNClassifier
     assert sigcy.RNNRegressor is RNNRegressor
     assert sigcy.gradient_flow is gradient_flow
+
+
+@pytest.mark.parametrize("Est", [RNNClassifier, RNNRegressor])
+def test_failed_refit_keeps_the_fitted_model(Est):
+    # A fit that fails validation leaves the previous model whole: its weights and what
+    # describes them (n_features_in_, classes_, the targets' shape) still agree.
+    X, y = _toy_classification(n=40, T=5, F=2) if Est is RNNClassifier else _toy_regression(
+        n=40, T=5, F=2)
+    model = Est(hidden_layer_sizes=3, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = model.predict(X)
+    wide = np.ones((2, 1, 40))
+    with pytest.raises(ValueError):
+        # one class (classifier) / a sample_weight of the wrong length (regressor)
+        model.fit(wide, ["a", "a"]) if Est is RNNClassifier else model.fit(
+            wide, np.ones((2, 3)), sample_weight=np.ones(3))
+    assert model.n_features_in_ == 2
+    with pytest.raises(ValueError, match="features"):
+        model.predict(wide)
+    after = model.predict(X)
+    assert after.shape == before.shape
+    assert_array_equal(after, before)
+    if Est is RNNClassifier:
+        with pytest.raises(ValueError, match="sample_weight|samples"):
+            model.fit(X[:3], ["a", "b", "c"], sample_weight=np.ones(4))
+        assert_array_equal(model.classes_, ["neg", "pos"])
+        assert_array_equal(model.predict(X), before)
+    # never fitted: a failed fit leaves nothing behind
+    fresh = Est()
+    with pytest.raises(ValueError):
+        fresh.fit(X, y, sample_weight=np.ones(3))
+    assert not hasattr(fresh, "n_features_in_")
+
+
+@pytest.mark.parametrize("Est", [RNNClassifier, RNNRegressor])
+def test_partial_fit_refuses_early_stopping_at_once(Est):
+    X, y = _toy_classification() if Est is RNNClassifier else _toy_regression()
+    kwargs = {"classes": ["neg", "pos"]} if Est is RNNClassifier else {}
+    model = Est(early_stopping=True)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        model.partial_fit(X, y, **kwargs)
+    assert not hasattr(model, "n_features_in_")
+
+
+def test_warm_start_takes_new_optimizer_settings():
+    X, y = _toy_classification()
+    model = RNNClassifier(hidden_layer_sizes=3, max_iter=1, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        theta = model._theta.copy()
+        # a learning rate of 1e-12 barely moves the weights (the old Adam, at 5e-3, by ~1e-2)
+        model.set_params(learning_rate_init=1e-12, alpha=0.0).fit(X, y)
+        assert 0 < np.max(np.abs(model._theta - theta)) < 1e-9
+        model.set_params(solver="sgd").fit(X, y)
+    assert isinstance(model._optimizer, est_module.SGDOptimizer)
+
+
+def test_zero_features_refused():
+    y = np.array([0, 1] * 5)
+    for Est in (RNNClassifier, RNNRegressor):
+        with pytest.raises(ValueError, match="0 feature"):
+            Est(max_iter=1).fit(np.zeros((10, 3, 0)), y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_mini_batch_with_zero_weight_sum_is_named(solver):
+    X, y = _toy_classification(n=40)
+    w = np.r_[np.zeros(10), np.ones(30)]
+    model = RNNClassifier(hidden_layer_sizes=3, max_iter=2, batch_size=10, shuffle=False,
+                          solver=solver, random_state=0)
+    with pytest.raises(ValueError, match="mini-batch sum to zero .batch 1 of 4"):
+        model.fit(X, y, sample_weight=w)
+    # signed weights that cancel exactly, in a batch of their own
+    w = np.r_[[1.0, -1.0], np.ones(38)]
+    with pytest.raises(ValueError, match="sum to zero"):
+        model.set_params(batch_size=2).fit(X, y, sample_weight=w)
+    # some zero weights, every batch with a positive sum: fits
+    w = np.r_[np.zeros(5), np.ones(35)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(batch_size=10).fit(X, y, sample_weight=w)
+    assert np.all(np.isfinite(model._theta))
+
+
+def test_lbfgs_weights_summing_to_zero_and_its_divergence_message():
+    X, y = _toy_regression(n=20)
+    with pytest.raises(ValueError, match="sample weights sum to zero"):
+        RNNRegressor(solver="lbfgs").fit(X, y, sample_weight=np.r_[np.ones(10), -np.ones(10)])
+    model = RNNRegressor(hidden_layer_sizes=3, solver="lbfgs")
+    with pytest.raises(ValueError, match="diverged") as info:
+        model._check_finite(np.nan, None, "L-BFGS")
+    assert "learning_rate_init" not in str(info.value)
+    assert "learning_rate_init" in str(pytest.raises(
+        ValueError, RNNRegressor()._check_finite, np.nan, None, "x").value)
