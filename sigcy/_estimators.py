@@ -468,6 +468,16 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     delattr(self, k)
             raise
         Y = np.ascontiguousarray(Y, dtype=self._theta.dtype)
+        if self.bptt_steps is not None and seq.lengths is not None:
+            n_timesteps = seq.X.shape[1]
+            last = (n_timesteps - 1) // self.bptt_steps * self.bptt_steps
+            n_short = int(np.count_nonzero(seq.lengths <= last))
+            if n_short:
+                warnings.warn(
+                    f"bptt_steps={self.bptt_steps}: {n_short} of the {len(seq)} sequences end "
+                    f"before the last window of the padded length {n_timesteps} (steps >= "
+                    f"{last}), so they get no gradient. Use a larger bptt_steps, or sequences "
+                    f"of more similar lengths.", UserWarning)
         if seq.X.dtype != self._theta.dtype:
             seq = _Sequences(seq.X.astype(self._theta.dtype), seq.lengths)
 
@@ -813,7 +823,9 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         to this norm (exploding gradients).  None disables clipping.  Not used by "lbfgs".
     bptt_steps : int or None, default=None
         Truncated backpropagation through time: gradients flow back at most across windows
-        of this many steps (see :func:`sigcy.rnn.elman_backward`).  None: full BPTT.
+        of this many steps (see :func:`sigcy.rnn.elman_backward`).  None: full BPTT.  The
+        windows cut the padded time axis of sequences of different lengths: a sequence
+        that ends before the last window gets no gradient (``fit`` warns).
 
     Attributes
     ----------

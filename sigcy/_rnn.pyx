@@ -478,6 +478,30 @@ cdef void _forward_run(const floating *X,        # IN  (n_samples, n_timesteps, 
                            n_hidden, act, flush)
 
 
+def _check_loop_args(Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_features,
+                     Py_ssize_t n_hidden, arrays, const Py_ssize_t[::1] lengths, int act,
+                     Py_ssize_t bptt_steps, Py_ssize_t row_block, Py_ssize_t grad_block,
+                     int n_threads):
+    """ValueError unless the loops' arguments agree (sigcy.rnn checks its callers' arrays;
+    this keeps a direct call of the private loops from reading or writing out of bounds)."""
+    cdef dict shapes = {
+        "W_in": (n_features, n_hidden), "W_rec": (n_hidden, n_hidden), "b": (n_hidden,),
+        "h0": (n_samples, n_hidden), "H": (n_samples, n_timesteps, n_hidden),
+        "dH": (n_samples, n_timesteps, n_hidden), "dA": (n_samples, n_timesteps, n_hidden),
+        "carry": (2, n_samples, n_hidden), "dX": (n_samples, n_timesteps, n_features),
+        "dW_in": (n_features, n_hidden), "dW_rec": (n_hidden, n_hidden), "db": (n_hidden,),
+        "dh0": (n_samples, n_hidden)}
+    for name, a in arrays:
+        if a is not None and tuple(a.shape[:a.ndim]) != shapes[name]:
+            raise ValueError(f"{name} has shape {tuple(a.shape[:a.ndim])}, expected "
+                             f"{shapes[name]}")
+    if lengths is not None and lengths.shape[0] != n_samples:
+        raise ValueError(f"lengths has shape ({lengths.shape[0]},), expected ({n_samples},)")
+    if row_block < 1 or grad_block < 1:
+        raise ValueError(f"row_block {row_block} or grad_block {grad_block} out of range")
+    _check_run(act, bptt_steps, n_threads, lengths, n_timesteps)
+
+
 def elman_forward_loop(
     const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
     const floating[:, ::1] W_in,      # IN  (n_features, n_hidden)
@@ -494,6 +518,9 @@ def elman_forward_loop(
 ):
     """H[:, t] = act(X[:, t] @ W_in + H[:, t-1] @ W_rec + b), carried where t >= lengths."""
     cdef Py_ssize_t n_samples = X.shape[0], n_hidden = W_in.shape[1]
+    _check_loop_args(X.shape[0], X.shape[1], X.shape[2], n_hidden,
+                     [("W_in", W_in), ("W_rec", W_rec), ("b", b), ("h0", h0), ("H", H)],
+                     lengths, act, 1, row_block, 1, n_threads)
     cdef floating *work = <floating *> _aligned64(
         scratch, _forward_scratch(n_samples, X.shape[2], n_hidden, <floating> 0)
         * sizeof(floating))
@@ -727,6 +754,11 @@ def elman_backward_loop(
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
+    _check_loop_args(X.shape[0], X.shape[1], n_features, n_hidden,
+                     [("W_in", W_in), ("W_rec", W_rec), ("h0", h0), ("H", H), ("dH", dH),
+                      ("dA", dA), ("carry", carry), ("dX", dX), ("dW_in", dW_in),
+                      ("dW_rec", dW_rec), ("db", db), ("dh0", dh0)],
+                     lengths, act, bptt_steps, row_block, grad_block, n_threads)
     cdef floating *work = <floating *> _aligned64(
         scratch, _backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
         * sizeof(floating))

@@ -78,6 +78,7 @@ def _recycled_empty(shape, dtype):
     """np.empty(shape, dtype) on memory from sigcy's pool of released output arrays (see
     sigcy/_rnn.pyx, _Block): a loop that drops each step's H reuses its memory."""
     dtype = np.dtype(dtype)
+    _check_nbytes("The result", shape, dtype)
     n = math.prod(shape) * dtype.itemsize
     if n > _rnn.POOL_MAX_BYTES:             # too large to be kept: numpy's own (and errors)
         return np.empty(shape, dtype=dtype)
@@ -98,7 +99,17 @@ def _as_float_array(name, a, dtype=None):
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}.")
+    _check_nbytes(name, a.shape, dtype or np.float64)
     return a
+
+
+def _check_nbytes(name, shape, dtype):
+    """MemoryError if an array of shape and dtype has more bytes than memory can address
+    (numpy would raise ValueError: "array is too big")."""
+    n = math.prod(shape) * np.dtype(dtype).itemsize
+    if n > np.iinfo(np.intp).max:
+        raise MemoryError(f"{name} of shape {tuple(shape)} and dtype {np.dtype(dtype)} would "
+                          f"take {n} bytes, more than can be addressed.")
 
 
 def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
@@ -111,11 +122,12 @@ def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):
         raise ValueError(
             f"X has shape {X.shape}, expected a 3-D array (n_samples, n_timesteps, n_features)."
         )
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    # float32 in any byte order stays float32
+    dtype = np.float32 if X.dtype.kind == "f" and X.dtype.itemsize == 4 else np.float64
     n_samples, n_timesteps, n_features = X.shape
     if n_timesteps == 0:
         raise ValueError(f"X has shape {X.shape}: zero time steps; need n_timesteps >= 1.")
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}."
         )
@@ -247,7 +259,9 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     element of a product by the same operations in the same order (``acc += a * b`` over
     the inner index, in order), whatever block of samples it belongs to.  The kernel is
     chosen once per process, so results can differ between machines in the last bits, as
-    with any BLAS.
+    with any BLAS.  The number of threads is OpenMP's: set it with
+    ``threadpoolctl.threadpool_limits(n)`` around the call or ``OMP_NUM_THREADS``; small
+    calls (fewer than 2**18 elements of H) run on the calling thread.
 
     A new ``H`` (and :func:`elman_backward`'s ``dX``) is taken from a small pool of memory
     released by earlier results of the same size (at most 4 blocks and 64 MiB in all, per
@@ -337,6 +351,11 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
                    bptt_steps=None, flush_subnormals=True):
     """Backpropagation through time for :func:`elman_forward`.
 
+    Given the gradient ``dH`` of a loss with respect to every state of a forward pass, returns
+    the gradients with respect to the inputs, the weights, the bias and the initial state,
+    running the recursion backwards from the last step to the first (optionally truncated to
+    windows of ``bptt_steps`` steps).
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_timesteps, n_features)
@@ -347,13 +366,19 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         Gradient of the loss with respect to every ``H[:, t]`` (zeros where the loss does
         not look at the state, e.g. all but the last step of a many-to-one model).
     W_in : array-like of shape (n_features, n_hidden)
+        The input weights given to :func:`elman_forward`.
     W_rec : array-like of shape (n_hidden, n_hidden)
+        The recurrent weights given to :func:`elman_forward`.
     h0 : array-like of shape (n_samples, n_hidden), default=None
         Initial state used in the forward pass; None means zeros.
     activation : {"sigmoid", "tanh", "relu"}, default="sigmoid"
+        The activation of the forward pass.
     lengths : array-like of int of shape (n_samples,), default=None
         As in :func:`elman_forward`.  A gradient arriving at a carried copy
-        ``H[i, t]``, ``t >= lengths[i]``, flows to the last real step ``H[i, lengths[i]-1]``.
+        ``H[i, t]``, ``t >= lengths[i]``, flows to the last real step ``H[i, lengths[i]-1]``
+        -- unless ``bptt_steps`` puts a window boundary between them: the carried copies are
+        steps like the others, so the boundary stops it (a sequence that ends before the last
+        window then receives no gradient from the final state ``H[:, -1]``).
     bptt_steps : int, default=None
         Truncated BPTT: the time axis is cut into consecutive windows of ``bptt_steps`` steps
         starting at ``t = 0``; gradients do not flow back across a window boundary (from
@@ -369,9 +394,13 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     Returns
     -------
     dX : ndarray of shape (n_samples, n_timesteps, n_features)
+        Gradient with respect to the inputs X (zero at the carried steps of ``lengths``).
     dW_in : ndarray of shape (n_features, n_hidden)
+        Gradient with respect to the input weights, summed over samples and steps.
     dW_rec : ndarray of shape (n_hidden, n_hidden)
+        Gradient with respect to the recurrent weights, summed over samples and steps.
     db : ndarray of shape (n_hidden,)
+        Gradient with respect to the bias, summed over samples and steps.
     dh0 : ndarray of shape (n_samples, n_hidden)
         Gradient with respect to the initial state, also when ``h0`` is None (zeros).
 
@@ -383,7 +412,7 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
 
     See Also
     --------
-    elman_forward
+    elman_forward : The forward pass whose gradients this computes.
 
     Notes
     -----

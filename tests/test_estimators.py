@@ -496,6 +496,7 @@ def _ragged_classification(n=90, F=2, seed=1):
 @pytest.mark.parametrize("case", [
     "adam-clip-shuffle-float64", "adam-ragged-float32-bptt", "sgd-nesterov-invscaling-weights",
     "sgd-plain-noshuffle-multioutput", "adam-stacked-relu-rest-of-one"])
+@pytest.mark.filterwarnings("ignore:bptt_steps=.*get no gradient:UserWarning")
 def test_epoch_matches_the_loop_of_single_steps(monkeypatch, case):
     """The compiled epoch (gather, step, clipping, learning rate, update, for every batch)
     gives the same bits as the loop of single steps in _reference_train_epoch."""
@@ -846,3 +847,19 @@ def test_lbfgs_weights_summing_to_zero_and_its_divergence_message():
     assert "learning_rate_init" not in str(info.value)
     assert "learning_rate_init" in str(pytest.raises(
         ValueError, RNNRegressor()._check_finite, np.nan, None, "x").value)
+
+
+def test_bptt_steps_warns_when_short_sequences_get_no_gradient():
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((T, 2)) for T in (9, 9, 3, 9, 2, 9)]
+    y = [0, 1, 0, 1, 0, 1]
+    model = RNNRegressor(hidden_layer_sizes=3, max_iter=1, bptt_steps=4)
+    # windows [0, 4), [4, 8), [8, 9): lengths 3 and 2 end before step 8
+    with pytest.warns(UserWarning, match="2 of the 6 sequences end before the last window"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(bptt_steps=9).fit(X, y)      # one window: no warning

@@ -595,6 +595,66 @@ def test_huge_size_raises_memory_error():
         elman_forward(X, np.zeros((1, 2**10)), np.zeros((2**10, 2**10)), np.zeros(2**10))
 
 
+def test_size_beyond_addressable_raises_memory_error():
+    # X is empty (no features) but H would take 2**65 bytes: numpy's own error would be a
+    # ValueError ("array is too big")
+    X = np.empty((2**30, 2**30, 0), dtype=np.float32)
+    with pytest.raises(MemoryError, match="more than can be addressed"):
+        elman_forward(X, np.ones((0, 8)), np.eye(8), np.ones(8))
+
+
+def test_float32_in_any_byte_order_stays_float32():
+    p = _args()
+    X = p["X"].astype(">f4")
+    H = elman_forward(X, p["W_in"], p["W_rec"], p["b"])
+    assert H.dtype == np.float32
+    assert_array_equal(H, elman_forward(X.astype(np.float32), p["W_in"], p["W_rec"], p["b"]))
+    out = np.empty(H.shape, np.float32)
+    assert elman_forward(X, p["W_in"], p["W_rec"], p["b"], out=out) is out
+    grads = elman_backward(X, H, p["dH"], p["W_in"], p["W_rec"])
+    assert all(g.dtype == np.float32 for g in grads)
+
+
+def test_unhashable_activation_is_a_value_error():
+    p = _args()
+    with pytest.raises(ValueError, match="Unknown activation"):
+        elman_forward(p["X"], p["W_in"], p["W_rec"], p["b"], activation=["tanh"])
+
+
+def test_private_loops_check_their_arguments():
+    # the compiled loops are private, but a wrong argument must not read or write out of
+    # bounds (boundscheck is off inside them)
+    from sigcy import _rnn
+    X, W_in, W_rec, b = np.ones((4, 3, 2)), np.ones((2, 5)), np.eye(5), np.zeros(5)
+    H = np.empty((4, 3, 5))
+    scratch = np.empty(_rnn.scratch_bytes(False, False, 4, 2, 5), np.uint8)
+    good = dict(h0=None, lengths=None, H=H, act=0, row_block=8, n_threads=1)
+
+    def forward(**kw):
+        a = {**good, **kw}
+        _rnn.elman_forward_loop(X, W_in, W_rec, b, a["h0"], a["lengths"], a["H"], a["act"],
+                                a["row_block"], a["n_threads"], True, scratch)
+
+    forward()
+    assert_array_equal(H, elman_forward(X, W_in, W_rec, b))
+    for kw, msg in [({"row_block": 0}, "row_block"), ({"row_block": -1}, "row_block"),
+                    ({"H": np.empty((1, 1, 1))}, "H has shape"), ({"act": 7}, "act 7"),
+                    ({"n_threads": 0}, "n_threads"), ({"h0": np.zeros((3, 5))}, "h0 has"),
+                    ({"lengths": np.array([1, 2, 3], np.intp)}, "lengths has"),
+                    ({"lengths": np.array([1, 2, 3, 4], np.intp)}, r"lengths\[3\] = 4")]:
+        with pytest.raises(ValueError, match=msg):
+            forward(**kw)
+    dA, carry = np.empty_like(H), np.empty((2, 4, 5))
+    dX, dW_in, dW_rec = np.empty_like(X), np.empty((2, 5)), np.empty((5, 5))
+    db, dh0 = np.empty(5), np.empty((4, 5))
+    bscratch = np.empty(_rnn.scratch_bytes(False, True, 4, 2, 5, 8, 1), np.uint8)
+    for bptt, gb, dA_ in [(0, 8, dA), (3, 0, dA), (3, 8, np.empty((4, 2, 5)))]:
+        with pytest.raises(ValueError, match="bptt_steps 0|grad_block 0|dA has shape"):
+            _rnn.elman_backward_loop(X, H, np.zeros_like(H), W_in, W_rec, None, None, bptt,
+                                     dA_, carry, dX, dW_in, dW_rec, db, dh0, 0, 8, gb, 1,
+                                     True, bscratch)
+
+
 # ----------------------------------------------------------------------------- NaN
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
