@@ -6,7 +6,8 @@ Parameters
 x : array_like
     Input values.  float32 is computed in float32 and float64 in float64; other input is cast
     by numpy's safe-casting rules (int32 and int64 give float64; bool, int8, int16, uint8,
-    uint16 and float16 give float32); complex, object and string input raise TypeError.
+    uint16 and float16 give float32); complex, object and string input raise TypeError, and
+    so does long double (no loop for it: cast to float64 first, ``x.astype(np.float64)``).
 out : ndarray, None, or tuple of ndarray and None, optional
     Where to store the result, as for any ufunc.
 where : array_like, optional
@@ -18,7 +19,9 @@ where : array_like, optional
 _COMMON_NOTES = """
 Long contiguous runs are split over OpenMP threads (``OMP_NUM_THREADS``, threadpoolctl);
 each element's result does not depend on how many threads ran.  No input raises a
-floating-point warning, even under ``np.errstate(all="raise")``.
+floating-point warning, even under ``np.errstate(all="raise")``.  A NaN input gives a NaN;
+its payload and sign bit are not guaranteed (they can differ between the AVX-512, AVX2 and
+baseline builds, which is chosen at import).
 """
 
 SIGMOID_DOC = f"""

@@ -61,6 +61,7 @@ def _blocks(n_samples, n_hidden, n_threads):
 # so every call paid a page fault per 4 KiB of scratch (~10 % of a training step at
 # n_hidden=32, more for the estimators' small mini-batches).
 _SCRATCH_KEEP_BYTES = 64 * 2**20
+_MAX_BYTES = int(np.iinfo(np.intp).max)
 _scratch_local = threading.local()
 
 
@@ -99,15 +100,16 @@ def _as_float_array(name, a, dtype=None):
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}.")
-    _check_nbytes(name, a.shape, dtype or np.float64)
     return a
 
 
 def _check_nbytes(name, shape, dtype):
     """MemoryError if an array of shape and dtype has more bytes than memory can address
-    (numpy would raise ValueError: "array is too big")."""
+    (numpy would raise ValueError: "array is too big").  Only elman_forward's H needs it:
+    every other result is at most the size of an input array, which exists (with no features
+    X is empty while H need not be)."""
     n = math.prod(shape) * np.dtype(dtype).itemsize
-    if n > np.iinfo(np.intp).max:
+    if n > _MAX_BYTES:
         raise MemoryError(f"{name} of shape {tuple(shape)} and dtype {np.dtype(dtype)} would "
                           f"take {n} bytes, more than can be addressed.")
 

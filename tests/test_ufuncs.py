@@ -242,12 +242,21 @@ def test_no_floating_point_warnings(ufunc, dtype):
 
 
 @pytest.mark.parametrize("ufunc", UFUNCS)
-def test_floating_point_flags_of_caller_are_kept(ufunc):
-    # a warning from the caller's own arithmetic is not hidden by a sigcy call
-    with pytest.warns(RuntimeWarning, match="divide by zero"):
-        with np.errstate(divide="warn"):
-            np.float64(1.0) / np.float64(0.0)
-            ufunc(np.ones(3))
+def test_floating_point_environment_of_caller_is_kept(ufunc):
+    # no flush-to-zero / denormals-are-zero or other rounding mode left behind in the calling
+    # thread (the kernels run on it, and on OpenMP threads for large arrays): the caller's
+    # own arithmetic on subnormals and its rounding are unchanged after the calls
+    for dtype in (np.float32, np.float64):
+        ufunc(np.linspace(-800, 800, 3).astype(dtype))
+        ufunc(np.linspace(-800, 800, 200_000).astype(dtype))
+        # compared as bits: under DAZ a comparison reads subnormals as 0 too
+        half = np.array([2.0**-1070, 2.0**-1073]) * np.array([0.5, 1.0])
+        assert_array_equal(half.view(np.uint64), np.array([2.0**-1071, 2.0**-1073]).view(
+            np.uint64))
+        half32 = np.array([2.0**-140], np.float32) * np.float32(0.5)
+        assert half32.view(np.uint32)[0] == np.array([2.0**-141], np.float32).view(np.uint32)[0]
+        assert np.float64(1.0) + np.float64(0.75 * 2.0**-52) == 1.0 + 2.0**-52   # nearest
+        assert np.float64(-1.0) - np.float64(0.75 * 2.0**-52) == -1.0 - 2.0**-52
 
 
 @pytest.mark.parametrize("ufunc", UFUNCS)
