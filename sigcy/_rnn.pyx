@@ -65,6 +65,12 @@ cdef extern from "sigcy_gemm.h" nogil:
     void sigcy_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *a,
                       Py_ssize_t lda, const double *bp, double *c, Py_ssize_t ldc,
                       int accumulate) noexcept
+    void sigcy_gemm2_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k1, const float *a1,
+                       Py_ssize_t lda1, const float *b1p, Py_ssize_t k2, const float *a2,
+                       Py_ssize_t lda2, const float *b2p, float *c, Py_ssize_t ldc) noexcept
+    void sigcy_gemm2_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k1, const double *a1,
+                       Py_ssize_t lda1, const double *b1p, Py_ssize_t k2, const double *a2,
+                       Py_ssize_t lda2, const double *b2p, double *c, Py_ssize_t ldc) noexcept
     Py_ssize_t sigcy_gemm_tn_work_f(Py_ssize_t m, Py_ssize_t n) noexcept
     Py_ssize_t sigcy_gemm_tn_work_d(Py_ssize_t m, Py_ssize_t n) noexcept
     void sigcy_gemm_tn_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *a,
@@ -134,6 +140,18 @@ cdef inline void _pgemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating
         sigcy_gemm_f(m, n, k, a, lda, bp, c, ldc, accumulate)
     else:
         sigcy_gemm_d(m, n, k, a, lda, bp, c, ldc, accumulate)
+
+
+cdef inline void _pgemm2(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k1, const floating *a1,
+                         Py_ssize_t lda1, const floating *b1p, Py_ssize_t k2,
+                         const floating *a2, Py_ssize_t lda2, const floating *b2p, floating *c,
+                         Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C[m, n] = A1[m, k1] @ B1 + A2[m, k2] @ B2``, B1 and B2 packed: the bits of
+    ``_pgemm(A1, B1, C)`` then ``_pgemm(A2, B2, C, accumulate)`` (src/sigcy_gemm.h)."""
+    if floating is float:
+        sigcy_gemm2_f(m, n, k1, a1, lda1, b1p, k2, a2, lda2, b2p, c, ldc)
+    else:
+        sigcy_gemm2_d(m, n, k1, a1, lda1, b1p, k2, a2, lda2, b2p, c, ldc)
 
 
 cdef inline Py_ssize_t _packed_size(Py_ssize_t k, Py_ssize_t n, floating dummy) noexcept nogil:
@@ -427,15 +445,22 @@ cdef void _forward_block(const floating *X,        # IN  (n_samples, n_timesteps
     cdef Py_ssize_t rs = n_timesteps * n_hidden   # H's sample stride
     cdef floating *Hb = H + i0 * rs
     cdef unsigned int csr = sigcy_ftz_begin(flush)
-    # input projection of every time step: (m * n_timesteps) rows of X @ W_in
-    _pgemm(m * n_timesteps, n_hidden, n_features, X + i0 * n_timesteps * n_features,
-           n_features, W_in_p, Hb, n_hidden, False)
+    cdef Py_ssize_t xs = n_timesteps * n_features   # X's sample stride
+    cdef const floating *Xb = X + i0 * xs
     for t in range(n_timesteps):
+        # H[:, t] = X[:, t] @ W_in (+ H[:, t-1] @ W_rec) in one pass, the projection's sums
+        # continued by the step's without a store between (src/sigcy_gemm.h, sigcy_gemm2_*):
+        # the bits of the projection of all the steps at once followed by a step GEMM
+        # accumulating into H[:, t], which it replaced (that wrote all of H, then read each
+        # H[:, t] back from L2 or L3, ~5 % of a training step; see sigcy_gemm2_*)
         if t > 0:
-            _pgemm(m, n_hidden, n_hidden, Hb + (t - 1) * n_hidden, rs, W_rec_p,
-                   Hb + t * n_hidden, rs, True)
+            _pgemm2(m, n_hidden, n_features, Xb + t * n_features, xs, W_in_p,
+                    n_hidden, Hb + (t - 1) * n_hidden, rs, W_rec_p, Hb + t * n_hidden, rs)
         elif h0 != NULL:
-            _pgemm(m, n_hidden, n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs, True)
+            _pgemm2(m, n_hidden, n_features, Xb, xs, W_in_p,
+                    n_hidden, h0 + i0 * n_hidden, n_hidden, W_rec_p, Hb, rs)
+        else:
+            _pgemm(m, n_hidden, n_features, Xb, xs, W_in_p, Hb, rs, False)
         if act == _RELU:
             for i in range(i0, i1):
                 _forward_row(H + i * rs + t * n_hidden, H + i * rs + (t - 1) * n_hidden, b,

@@ -392,6 +392,139 @@ SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, unsigned, sigcy_tile_f_avx2, sigcy_g
 SIGCY_DEFINE_GEMM_AVX512(double, SIGCY_NR_D, unsigned, sigcy_tile_d_avx2, sigcy_gemm_d_avx2,
                          "avx2,fma")
 
+/* C = A1 @ B1 + A2 @ B2 (sigcy_gemm2_*): the forward step's tile with the input projection
+ * of its own rows in front, acc = 0, then the FMAs over X's k1 features, then over the k2
+ * values of the previous state, never stored in between: the same operations in the same
+ * order as the projection (C = X @ W_in) followed by the step (C += H @ W_rec), so the same
+ * bits.  AVX-512 only (MR, NV constants after inlining).
+ * Why: the projection of all the steps at once (one GEMM of B * T rows, k = n_features = 8)
+ * ran at a few GFLOP/s, bound by writing all of H (1.6 MB at B = 64, T = 50, n_hidden = 128
+ * float32), and each step then read its H[:, t] back from L2 or L3: timed in situ (rdtsc
+ * around the calls, 200 training steps, tanh, B = 64, T = 50, F = 8), the projection took
+ * 4.5-6.5 % of a training step (f32 128: 152 us of 3.24 ms; f64 128: 431 us of 6.6 ms),
+ * the per-step GEMMs ran at ~157 GFLOP/s (f32 128; ~175-188 in a C replay of the loop).
+ * Measured interleaved against the two GEMMs, 1 thread, medians of per-call ratios over
+ * 3-4 s (20-5400 pairs): training step (elman_forward + elman_backward) float32 0.964 /
+ * 0.955 / 0.952 (n_hidden 32 / 128 / 512), float64 0.953 / 0.931 / 0.972; elman_forward
+ * alone float32 0.93 / 0.89 / 0.87, float64 0.91 / 0.84 / 0.92.  (Projecting per step into
+ * the rows with a separate call, then the step GEMM, was +4 % at 128 and -5 % float64 at
+ * 512.)  Tried in the same C replay of the time loops (64 rows, strides of H, a tanh-like
+ * loop between steps, 6 MB touched between passes), against the current step kernel, 21-41
+ * repeats: k-blocking the tile (two halves of k, partial sums stored and reloaded; the same
+ * bits) float32 128 fwd 1.02-1.03x / bwd 1.01-1.04x slower, float64 1.04 / 1.02; quarters
+ * 1.09-1.14x slower; row tiles outer, panels inner 1.00-1.05x slower; prefetching the next
+ * panel spread over the row tiles (t0 / t1) 1.01-1.03x / 0.99-1.03x; prefetching the next
+ * step's C rows after the step 0.98-1.01x (noise).  Computing dX = dA @ W_in^T per step, on
+ * dA's rows just written, instead of once after the loop: 0.99-1.01x of a training step. */
+#define SIGCY_DEFINE_TILE2_AVX512(T, V, SUF, MASK, name)                                    \
+__attribute__((target("avx512f"), always_inline)) static inline void name(                  \
+    const int MR, const int NV, ptrdiff_t k1, const T *A1, ptrdiff_t lda1, const T *b1,     \
+    ptrdiff_t k2, const T *A2, ptrdiff_t lda2, const T *b2, ptrdiff_t ldb, T *C,            \
+    ptrdiff_t ldc, MASK m0, MASK m1)                                                         \
+{                                                                                            \
+    const ptrdiff_t W = (ptrdiff_t)(sizeof(V) / sizeof(T));                                  \
+    V c0[SIGCY_MR_WIDE], c1[SIGCY_MR_WIDE];                                                  \
+    _Pragma("GCC unroll 12")                                                                 \
+    for (int r = 0; r < MR; r++) {                                                           \
+        c0[r] = _mm512_setzero_##SUF();                                                      \
+        if (NV == 2)                                                                         \
+            c1[r] = _mm512_setzero_##SUF();                                                  \
+    }                                                                                        \
+    for (ptrdiff_t p = 0; p < k1; p++) {                                                     \
+        V b0 = _mm512_loadu_##SUF(b1 + p * ldb);                                             \
+        V b1v = NV == 2 ? _mm512_loadu_##SUF(b1 + p * ldb + W) : b0;                         \
+        _Pragma("GCC unroll 12")                                                             \
+        for (int r = 0; r < MR; r++) {                                                       \
+            V a = _mm512_set1_##SUF(A1[r * lda1 + p]);                                       \
+            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_fmadd_##SUF(a, b1v, c1[r]);                                   \
+        }                                                                                    \
+    }                                                                                        \
+    for (ptrdiff_t p = 0; p < k2; p++) {                                                     \
+        V b0 = _mm512_loadu_##SUF(b2 + p * ldb);                                             \
+        V b1v = NV == 2 ? _mm512_loadu_##SUF(b2 + p * ldb + W) : b0;                         \
+        _Pragma("GCC unroll 12")                                                             \
+        for (int r = 0; r < MR; r++) {                                                       \
+            V a = _mm512_set1_##SUF(A2[r * lda2 + p]);                                       \
+            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
+            if (NV == 2)                                                                     \
+                c1[r] = _mm512_fmadd_##SUF(a, b1v, c1[r]);                                   \
+        }                                                                                    \
+    }                                                                                        \
+    _Pragma("GCC unroll 12")                                                                 \
+    for (int r = 0; r < MR; r++) {                                                           \
+        _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
+        if (NV == 2)                                                                         \
+            _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                            \
+    }                                                                                        \
+}
+SIGCY_DEFINE_TILE2_AVX512(float, __m512, ps, __mmask16, sigcy_tile2_f_avx512)
+SIGCY_DEFINE_TILE2_AVX512(double, __m512d, pd, __mmask8, sigcy_tile2_d_avx512)
+#define SIGCY_DEFINE_TILE2_FN(T, MASK, tile, SUFFIX, ROWS)                                   \
+__attribute__((target("avx512f"), noinline)) static void tile##SUFFIX(                       \
+    ptrdiff_t k1, const T *A1, ptrdiff_t lda1, const T *b1, ptrdiff_t k2, const T *A2,       \
+    ptrdiff_t lda2, const T *b2, ptrdiff_t ldb, T *C, ptrdiff_t ldc, MASK m0, MASK m1)       \
+{                                                                                            \
+    tile(ROWS, 2, k1, A1, lda1, b1, k2, A2, lda2, b2, ldb, C, ldc, m0, m1);                  \
+}
+SIGCY_DEFINE_TILE2_FN(float, __mmask16, sigcy_tile2_f_avx512, _full, SIGCY_MR)
+SIGCY_DEFINE_TILE2_FN(float, __mmask16, sigcy_tile2_f_avx512, _wide, SIGCY_MR_WIDE)
+SIGCY_DEFINE_TILE2_FN(double, __mmask8, sigcy_tile2_d_avx512, _full, SIGCY_MR)
+SIGCY_DEFINE_TILE2_FN(double, __mmask8, sigcy_tile2_d_avx512, _wide, SIGCY_MR_WIDE)
+
+/* The row tiles of sigcy_gemm2 against panel q (B1's panel at b1, B2's at b2), as
+ * SIGCY_ROW_TILES. */
+#define SIGCY_ROW_TILES2(T, NR, tile, NV)                                                    \
+    do {                                                                                     \
+        ptrdiff_t i0 = 0, n_wide = NV == 2 ? sigcy_wide_tiles(m) : 0;                        \
+        for (; i0 < n_wide * SIGCY_MR_WIDE; i0 += SIGCY_MR_WIDE)                             \
+            tile##_wide(k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2, b2, NR,      \
+                        C + i0 * ldc + j0, ldc, m0, m1);                                     \
+        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR) {                                         \
+            if (NV == 2)                                                                     \
+                tile##_full(k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2, b2, NR,  \
+                            C + i0 * ldc + j0, ldc, m0, m1);                                 \
+            else                                                                             \
+                tile(SIGCY_MR, NV, k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2,   \
+                     b2, NR, C + i0 * ldc + j0, ldc, m0, m1);                                \
+        }                                                                                    \
+        const T *a1_ = A1 + i0 * lda1, *a2_ = A2 + i0 * lda2;                                \
+        T *c_ = C + i0 * ldc + j0;                                                           \
+        switch (m - i0) {                                                                    \
+        case 7: tile(7, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 6: tile(6, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 5: tile(5, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 4: tile(4, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 3: tile(3, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 2: tile(2, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        case 1: tile(1, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
+        default: break;                                                                      \
+        }                                                                                    \
+    } while (0)
+#define SIGCY_DEFINE_GEMM2_AVX512(T, NR, MASK, tile, name)                                  \
+__attribute__((target("avx512f"))) static void name(                                        \
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const T *A1, ptrdiff_t lda1, const T *B1p,       \
+    ptrdiff_t k2, const T *A2, ptrdiff_t lda2, const T *B2p, T *C, ptrdiff_t ldc)            \
+{                                                                                            \
+    const int W = NR / 2;                                                                    \
+    ptrdiff_t n_panels = (n + NR - 1) / NR;                                                  \
+    for (ptrdiff_t q = 0; q < n_panels; q++) {                                               \
+        const T *b1 = B1p + q * k1 * NR, *b2 = B2p + q * k2 * NR;                            \
+        ptrdiff_t j0 = q * NR, nn = n - j0 < NR ? n - j0 : NR;                               \
+        MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
+        MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
+        if (nn <= W)                                                                         \
+            SIGCY_ROW_TILES2(T, NR, tile, 1);                                                 \
+        else                                                                                 \
+            SIGCY_ROW_TILES2(T, NR, tile, 2);                                                 \
+    }                                                                                        \
+}
+SIGCY_DEFINE_GEMM2_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile2_f_avx512,
+                          sigcy_gemm2_f_avx512)
+SIGCY_DEFINE_GEMM2_AVX512(double, SIGCY_NR_D, __mmask8, sigcy_tile2_d_avx512,
+                          sigcy_gemm2_d_avx512)
+
 /* One tile of mr <= SIGCY_MR (or SIGCY_MR_WIDE) of A's columns (A(p, r) = at[p * lda + r])
  * against the panel at bq, for both paths of the A^T B driver below. */
 #define SIGCY_TN_TILE(tile, mr, kk, at, lda, bq, ldb, c, ldc, m0, m1, acc)                  \
@@ -564,6 +697,42 @@ static inline void sigcy_gemm_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const dou
 {
     if (m > 0 && n > 0)
         sigcy_gemm_d_ptr(m, n, k, A, lda, Bp, C, ldc, accumulate);
+}
+
+/* C[m, n] = A1[m, k1] @ B1[k1, n] + A2[m, k2] @ B2[k2, n], B1 and B2 packed by sigcy_pack_*:
+ * the bits of sigcy_gemm_*(A1, B1, C, accumulate 0) then sigcy_gemm_*(A2, B2, C, accumulate 1)
+ * (what the other kernels run), in one pass with the AVX-512 kernel. */
+static inline void sigcy_gemm2_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const float *A1,
+                                 ptrdiff_t lda1, const float *B1p, ptrdiff_t k2,
+                                 const float *A2, ptrdiff_t lda2, const float *B2p, float *C,
+                                 ptrdiff_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+#ifdef SIGCY_GEMM_AVX512
+    if (sigcy_gemm_f_ptr == sigcy_gemm_f_avx512) {
+        sigcy_gemm2_f_avx512(m, n, k1, A1, lda1, B1p, k2, A2, lda2, B2p, C, ldc);
+        return;
+    }
+#endif
+    sigcy_gemm_f_ptr(m, n, k1, A1, lda1, B1p, C, ldc, 0);
+    sigcy_gemm_f_ptr(m, n, k2, A2, lda2, B2p, C, ldc, 1);
+}
+static inline void sigcy_gemm2_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const double *A1,
+                                 ptrdiff_t lda1, const double *B1p, ptrdiff_t k2,
+                                 const double *A2, ptrdiff_t lda2, const double *B2p,
+                                 double *C, ptrdiff_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+#ifdef SIGCY_GEMM_AVX512
+    if (sigcy_gemm_d_ptr == sigcy_gemm_d_avx512) {
+        sigcy_gemm2_d_avx512(m, n, k1, A1, lda1, B1p, k2, A2, lda2, B2p, C, ldc);
+        return;
+    }
+#endif
+    sigcy_gemm_d_ptr(m, n, k1, A1, lda1, B1p, C, ldc, 0);
+    sigcy_gemm_d_ptr(m, n, k2, A2, lda2, B2p, C, ldc, 1);
 }
 
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (the weight gradients: sums over all
