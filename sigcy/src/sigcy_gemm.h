@@ -191,6 +191,28 @@ SIGCY_DEFINE_GEMM_TN_C(double, SIGCY_NR_D, sigcy_gemm_tn_d_c)
 
 /* ------------------------------------------------------------------- AVX-512 kernel */
 #ifdef SIGCY_GEMM_AVX512
+/* The body of the AVX-512 tiles: acc(r) += A(r, p) * panel row p for p = 0 .. k-1 in order,
+ * into the accumulators c0 (and c1 if NV == 2) of MR rows, W values a register; and the
+ * masked store of the accumulators to C's rows. */
+#define SIGCY_AVX512_FMA_LOOP(V, SUF, MR, NV, AT, k, A, lda, bq, ldb)                       \
+    for (ptrdiff_t p = 0; p < (k); p++) {                                                    \
+        V b0_ = _mm512_loadu_##SUF((bq) + p * (ldb));                                        \
+        V b1_ = (NV) == 2 ? _mm512_loadu_##SUF((bq) + p * (ldb) + W) : b0_;                  \
+        _Pragma("GCC unroll 12")                                                             \
+        for (int r = 0; r < (MR); r++) {                                                     \
+            V a_ = _mm512_set1_##SUF((AT) ? (A)[p * (lda) + r] : (A)[r * (lda) + p]);        \
+            c0[r] = _mm512_fmadd_##SUF(a_, b0_, c0[r]);                                      \
+            if ((NV) == 2)                                                                   \
+                c1[r] = _mm512_fmadd_##SUF(a_, b1_, c1[r]);                                  \
+        }                                                                                    \
+    }
+#define SIGCY_AVX512_STORE_ROWS(SUF, MR, NV, C, ldc, m0, m1)                                \
+    _Pragma("GCC unroll 12")                                                                 \
+    for (int r = 0; r < (MR); r++) {                                                         \
+        _mm512_mask_storeu_##SUF((C) + r * (ldc), m0, c0[r]);                                \
+        if ((NV) == 2)                                                                       \
+            _mm512_mask_storeu_##SUF((C) + r * (ldc) + W, m1, c1[r]);                        \
+    }
 /* One tile of MR <= SIGCY_MR_WIDE rows x one panel (two registers a row, or only the first if
  * NV == 1: panels of at most NR / 2 columns); A(r, p) = A[r * lda + p], or A[p * lda + r] if
  * AT; the panel's row p at bq + p * ldb.  MR, AT and NV are constants after inlining. */
@@ -213,23 +235,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
                 c1[r] = _mm512_setzero_##SUF();                                              \
         }                                                                                    \
     }                                                                                        \
-    for (ptrdiff_t p = 0; p < k; p++) {                                                      \
-        V b0 = _mm512_loadu_##SUF(bq + p * ldb);                                             \
-        V b1 = NV == 2 ? _mm512_loadu_##SUF(bq + p * ldb + W) : b0;                          \
-        _Pragma("GCC unroll 12")                                                             \
-        for (int r = 0; r < MR; r++) {                                                       \
-            V a = _mm512_set1_##SUF(AT ? A[p * lda + r] : A[r * lda + p]);                   \
-            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
-            if (NV == 2)                                                                     \
-                c1[r] = _mm512_fmadd_##SUF(a, b1, c1[r]);                                    \
-        }                                                                                    \
-    }                                                                                        \
-    _Pragma("GCC unroll 12")                                                                 \
-    for (int r = 0; r < MR; r++) {                                                           \
-        _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
-        if (NV == 2)                                                                         \
-            _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                            \
-    }                                                                                        \
+    SIGCY_AVX512_FMA_LOOP(V, SUF, MR, NV, AT, k, A, lda, bq, ldb)                            \
+    SIGCY_AVX512_STORE_ROWS(SUF, MR, NV, C, ldc, m0, m1)                                     \
 }
 SIGCY_DEFINE_TILE_AVX512(float, __m512, ps, __mmask16, sigcy_tile_f_avx512)
 SIGCY_DEFINE_TILE_AVX512(double, __m512d, pd, __mmask8, sigcy_tile_d_avx512)
@@ -430,34 +437,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void name(      
         if (NV == 2)                                                                         \
             c1[r] = _mm512_setzero_##SUF();                                                  \
     }                                                                                        \
-    for (ptrdiff_t p = 0; p < k1; p++) {                                                     \
-        V b0 = _mm512_loadu_##SUF(b1 + p * ldb);                                             \
-        V b1v = NV == 2 ? _mm512_loadu_##SUF(b1 + p * ldb + W) : b0;                         \
-        _Pragma("GCC unroll 12")                                                             \
-        for (int r = 0; r < MR; r++) {                                                       \
-            V a = _mm512_set1_##SUF(A1[r * lda1 + p]);                                       \
-            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
-            if (NV == 2)                                                                     \
-                c1[r] = _mm512_fmadd_##SUF(a, b1v, c1[r]);                                   \
-        }                                                                                    \
-    }                                                                                        \
-    for (ptrdiff_t p = 0; p < k2; p++) {                                                     \
-        V b0 = _mm512_loadu_##SUF(b2 + p * ldb);                                             \
-        V b1v = NV == 2 ? _mm512_loadu_##SUF(b2 + p * ldb + W) : b0;                         \
-        _Pragma("GCC unroll 12")                                                             \
-        for (int r = 0; r < MR; r++) {                                                       \
-            V a = _mm512_set1_##SUF(A2[r * lda2 + p]);                                       \
-            c0[r] = _mm512_fmadd_##SUF(a, b0, c0[r]);                                        \
-            if (NV == 2)                                                                     \
-                c1[r] = _mm512_fmadd_##SUF(a, b1v, c1[r]);                                   \
-        }                                                                                    \
-    }                                                                                        \
-    _Pragma("GCC unroll 12")                                                                 \
-    for (int r = 0; r < MR; r++) {                                                           \
-        _mm512_mask_storeu_##SUF(C + r * ldc, m0, c0[r]);                                    \
-        if (NV == 2)                                                                         \
-            _mm512_mask_storeu_##SUF(C + r * ldc + W, m1, c1[r]);                            \
-    }                                                                                        \
+    SIGCY_AVX512_FMA_LOOP(V, SUF, MR, NV, 0, k1, A1, lda1, b1, ldb)                          \
+    SIGCY_AVX512_FMA_LOOP(V, SUF, MR, NV, 0, k2, A2, lda2, b2, ldb)                          \
+    SIGCY_AVX512_STORE_ROWS(SUF, MR, NV, C, ldc, m0, m1)                                     \
 }
 SIGCY_DEFINE_TILE2_AVX512(float, __m512, ps, __mmask16, sigcy_tile2_f_avx512)
 SIGCY_DEFINE_TILE2_AVX512(double, __m512d, pd, __mmask8, sigcy_tile2_d_avx512)
