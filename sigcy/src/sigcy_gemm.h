@@ -684,38 +684,28 @@ static inline void sigcy_gemm_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const dou
 /* C[m, n] = A1[m, k1] @ B1[k1, n] + A2[m, k2] @ B2[k2, n], B1 and B2 packed by sigcy_pack_*:
  * the bits of sigcy_gemm_*(A1, B1, C, accumulate 0) then sigcy_gemm_*(A2, B2, C, accumulate 1)
  * (what the other kernels run), in one pass with the AVX-512 kernel. */
-static inline void sigcy_gemm2_f(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const float *A1,
-                                 ptrdiff_t lda1, const float *B1p, ptrdiff_t k2,
-                                 const float *A2, ptrdiff_t lda2, const float *B2p, float *C,
-                                 ptrdiff_t ldc)
-{
-    if (m <= 0 || n <= 0)
-        return;
 #ifdef SIGCY_GEMM_AVX512
-    if (sigcy_gemm_f_ptr == sigcy_gemm_f_avx512) {
-        sigcy_gemm2_f_avx512(m, n, k1, A1, lda1, B1p, k2, A2, lda2, B2p, C, ldc);
-        return;
+#define SIGCY_GEMM2_AVX512_CALL(X)                                                           \
+    if (sigcy_gemm_##X##_ptr == sigcy_gemm_##X##_avx512) {                                   \
+        sigcy_gemm2_##X##_avx512(m, n, k1, A1, lda1, B1p, k2, A2, lda2, B2p, C, ldc);        \
+        return;                                                                              \
     }
+#else
+#define SIGCY_GEMM2_AVX512_CALL(X)
 #endif
-    sigcy_gemm_f_ptr(m, n, k1, A1, lda1, B1p, C, ldc, 0);
-    sigcy_gemm_f_ptr(m, n, k2, A2, lda2, B2p, C, ldc, 1);
+#define SIGCY_DEFINE_GEMM2(T, X)                                                             \
+static inline void sigcy_gemm2_##X(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const T *A1,     \
+                                   ptrdiff_t lda1, const T *B1p, ptrdiff_t k2, const T *A2,  \
+                                   ptrdiff_t lda2, const T *B2p, T *C, ptrdiff_t ldc)       \
+{                                                                                            \
+    if (m <= 0 || n <= 0)                                                                    \
+        return;                                                                              \
+    SIGCY_GEMM2_AVX512_CALL(X)                                                               \
+    sigcy_gemm_##X##_ptr(m, n, k1, A1, lda1, B1p, C, ldc, 0);                                \
+    sigcy_gemm_##X##_ptr(m, n, k2, A2, lda2, B2p, C, ldc, 1);                                \
 }
-static inline void sigcy_gemm2_d(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const double *A1,
-                                 ptrdiff_t lda1, const double *B1p, ptrdiff_t k2,
-                                 const double *A2, ptrdiff_t lda2, const double *B2p,
-                                 double *C, ptrdiff_t ldc)
-{
-    if (m <= 0 || n <= 0)
-        return;
-#ifdef SIGCY_GEMM_AVX512
-    if (sigcy_gemm_d_ptr == sigcy_gemm_d_avx512) {
-        sigcy_gemm2_d_avx512(m, n, k1, A1, lda1, B1p, k2, A2, lda2, B2p, C, ldc);
-        return;
-    }
-#endif
-    sigcy_gemm_d_ptr(m, n, k1, A1, lda1, B1p, C, ldc, 0);
-    sigcy_gemm_d_ptr(m, n, k2, A2, lda2, B2p, C, ldc, 1);
-}
+SIGCY_DEFINE_GEMM2(float, f)
+SIGCY_DEFINE_GEMM2(double, d)
 
 /* C[m, n] (+)= A^T B, A (k, m) and B (k, n) row-major (the weight gradients: sums over all
  * rows); work: sigcy_gemm_tn_work_* values, 64-byte aligned.  Same order of operations on
