@@ -434,8 +434,13 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return loss, grad, math.sqrt(grad_sq)
 
     # ------------------------------------------------------------------ fitting
-    # what validating the data of a fit sets before the weights are (re)built
-    _DATA_STATE = ("n_features_in_", "feature_names_in_", "_input_ndim", "classes_", "_y_1d")
+    # what a fit sets before training starts: validating the data, then (re)building the
+    # weights (_initialize); all put back if either fails
+    _FIT_STATE = ("n_features_in_", "feature_names_in_", "_input_ndim", "classes_", "_y_1d",
+                  "_random_state", "_hidden_sizes_", "n_outputs_", "n_layers_", "_layout",
+                  "_theta", "n_iter_", "t_", "loss_curve_", "grad_norm_curve_",
+                  "_no_improvement_count", "validation_scores_", "best_validation_score_",
+                  "best_loss_", "_optimizer")
 
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         first_pass = not hasattr(self, "_theta") or (not self.warm_start and not incremental)
@@ -445,9 +450,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None.")
         # Validation sets n_features_in_, classes_, ... before the weights are rebuilt: if it
-        # fails, the fitted state is put back as it was, so that the weights and what
-        # describes them never disagree (predict would read the weights with wrong shapes).
-        saved = {k: getattr(self, k) for k in self._DATA_STATE if hasattr(self, k)}
+        # or the rebuilding fails, the fitted state is put back as it was, so that the weights
+        # and what describes them never disagree (predict would read the weights with wrong
+        # shapes).
+        saved = {k: getattr(self, k) for k in self._FIT_STATE if hasattr(self, k)}
         try:
             seq = self._validate_X(X, reset=first_pass)
             Y = self._validate_y(y, len(seq), first_pass, incremental, classes)
@@ -461,7 +467,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 self._random_state = check_random_state(self.random_state)
                 self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
         except BaseException:
-            for k in self._DATA_STATE:
+            for k in self._FIT_STATE:
                 if k in saved:
                     setattr(self, k, saved[k])
                 elif hasattr(self, k):
@@ -505,9 +511,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             )
 
     @staticmethod
-    def _check_batch_weights(sample_weight, order, batch_size):
+    def _check_batch_weights(sample_weight, order, batch_size, index):
         """ValueError if the sample weights of a mini-batch of this epoch sum to zero (its
-        weighted mean loss is undefined); sums in index order, as the compiled step's."""
+        weighted mean loss is undefined); sums in index order, as the compiled step's.
+        index[j]: the caller's index of training sample j (early stopping holds some out)."""
         w = sample_weight[order]
         starts = np.arange(0, w.shape[0], batch_size)
         if w.min() >= 0:        # a sum of non-negative values is 0 only if all are, any order
@@ -517,17 +524,18 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         bad = np.flatnonzero(sums == 0)
         if bad.size:
             k = bad[0]
+            samples = index[order[starts[k]:starts[k] + batch_size]]
             raise ValueError(
                 f"The sample weights of a mini-batch sum to zero (batch {k + 1} of "
-                f"{starts.shape[0]}, samples {order[starts[k]:starts[k] + batch_size]!r}): its "
+                f"{starts.shape[0]}, samples {samples!r}): its "
                 f"weighted mean loss is undefined. Use a larger batch_size or fewer zero "
                 f"weights.")
 
     def _fit_stochastic(self, seq, Y, sample_weight, incremental):
         theta = self._theta
-        settings = (self.solver, self.learning_rate_init, self.learning_rate, self.momentum,
-                    self.nesterovs_momentum, self.power_t, self.beta_1, self.beta_2,
-                    self.epsilon)
+        settings = (self.solver, self.learning_rate_init) + (
+            (self.learning_rate, self.momentum, self.nesterovs_momentum, self.power_t)
+            if self.solver == "sgd" else (self.beta_1, self.beta_2, self.epsilon))
         if (self._optimizer is None or not (self.warm_start or incremental)
                 or settings != self._optimizer_settings):
             self._optimizer_settings = settings
@@ -565,6 +573,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         epoch = self._epoch_plan(seq, Y, sample_weight, batch_size)
         order = np.arange(n_samples)
         check_weights = sample_weight is not None and not np.all(sample_weight > 0)
+        sample_index = idx_train if early_stopping else np.arange(n_samples)
         self._check_finite(0.0, theta, "at the start")
         try:
             for _ in range(1 if incremental else self.max_iter):
@@ -572,7 +581,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 if self.shuffle:
                     order = self._random_state.permutation(n_samples)
                 if check_weights:
-                    self._check_batch_weights(sample_weight, order, batch_size)
+                    self._check_batch_weights(sample_weight, order, batch_size, sample_index)
                 accumulated_loss, norms = self._run_epoch(epoch, order)
                 self.n_iter_ += 1
                 self.t_ += n_samples

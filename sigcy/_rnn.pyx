@@ -943,9 +943,9 @@ cdef int _check_run(int act, Py_ssize_t bptt_steps, int n_threads,
                     const Py_ssize_t[::1] lengths, Py_ssize_t n_timesteps) except -1:
     """The activation code, window, thread count and lengths the loops rely on."""
     cdef Py_ssize_t k
-    if not 0 <= act <= 2 or bptt_steps < 1 or n_threads < 1:
-        raise ValueError(f"act {act}, bptt_steps {bptt_steps} or n_threads {n_threads} out "
-                         f"of range")
+    if not 0 <= act <= 2 or bptt_steps < 1 or n_threads < 1 or n_timesteps < 1:
+        raise ValueError(f"act {act}, bptt_steps {bptt_steps}, n_threads {n_threads} or "
+                         f"n_timesteps {n_timesteps} out of range")
     if lengths is not None:
         for k in range(lengths.shape[0]):
             if not 1 <= lengths[k] <= n_timesteps:

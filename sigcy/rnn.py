@@ -1,8 +1,8 @@
 """Elman recurrent networks: forward pass and backpropagation through time.
 
-The loops are compiled (``sigcy/_rnn.pyx``): the input projection of all time steps is one
-GEMM, each time step one GEMM with the recurrent weights plus a fused bias/activation loop
-(OpenMP over blocks of samples), and the weight gradients are GEMMs over all time steps after
+The loops are compiled (``sigcy/_rnn.pyx``): each time step is one GEMM tile pass that computes
+the step's input projection and its product with the recurrent weights, plus a fused
+bias/activation loop (OpenMP over blocks of samples), and the weight gradients are GEMMs over all time steps after
 the backward recursion, all with sigcy's own kernels (``sigcy/src/sigcy_gemm.h``; weights
 packed once per call).  This module validates the arguments, casts and copies them to one
 C-contiguous dtype, allocates every result, and chooses the thread count.
@@ -251,9 +251,10 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     Notes
     -----
     The samples are cut into one block per OpenMP thread, each an independent recurrence that
-    one thread runs from the first step to the last: the input projection of all its time
-    steps is one GEMM, then each step one GEMM ``H[:, t-1] @ W_rec`` and a fused
-    bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
+    one thread runs from the first step to the last: each step is one GEMM
+    ``X[:, t] @ W_in + H[:, t-1] @ W_rec`` (on AVX-512 in one pass of the kernel's tiles,
+    the projection's sums continued without a store; elsewhere two calls, with the same
+    bits) and a fused bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
     sigcy's own register-blocked kernel (AVX-512 or AVX2 where available, else C; no BLAS)
     on W_in and W_rec packed once per call.  No Python runs inside the time loop.
 

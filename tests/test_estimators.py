@@ -779,6 +779,11 @@ def test_failed_refit_keeps_the_fitted_model(Est):
             model.fit(X[:3], ["a", "b", "c"], sample_weight=np.ones(4))
         assert_array_equal(model.classes_, ["neg", "pos"])
         assert_array_equal(model.predict(X), before)
+    # the weights cannot be built (MemoryError): the old model is whole too
+    with pytest.raises(MemoryError):
+        model.set_params(hidden_layer_sizes=(10**6,)).fit(X, y)
+    assert_array_equal(model.predict(X), before)
+    assert model._hidden_sizes_ == [3]
     # never fitted: a failed fit leaves nothing behind
     fresh = Est()
     with pytest.raises(ValueError):
@@ -806,6 +811,10 @@ def test_warm_start_takes_new_optimizer_settings():
         # a learning rate of 1e-12 barely moves the weights (the old Adam, at 5e-3, by ~1e-2)
         model.set_params(learning_rate_init=1e-12, alpha=0.0).fit(X, y)
         assert 0 < np.max(np.abs(model._theta - theta)) < 1e-9
+        # a setting of the other solver does not reset this one's state
+        adam = model._optimizer
+        model.set_params(momentum=0.5, power_t=0.3).fit(X, y)
+        assert model._optimizer is adam and adam.t == 2   # its first fit and this one
         model.set_params(solver="sgd").fit(X, y)
     assert isinstance(model._optimizer, est_module.SGDOptimizer)
 
@@ -829,6 +838,13 @@ def test_mini_batch_with_zero_weight_sum_is_named(solver):
     w = np.r_[[1.0, -1.0], np.ones(38)]
     with pytest.raises(ValueError, match="sum to zero"):
         model.set_params(batch_size=2).fit(X, y, sample_weight=w)
+    # with early stopping the message names the caller's samples, not training positions
+    w = np.ones(40)
+    w[[7, 23]] = 0.0
+    es = RNNClassifier(hidden_layer_sizes=3, max_iter=2, batch_size=1, early_stopping=True,
+                       validation_fraction=0.25, random_state=0, solver=solver)
+    with pytest.raises(ValueError, match=r"samples array\(\[(7|23)\]\)"):
+        es.fit(X, y, sample_weight=w)
     # some zero weights, every batch with a positive sum: fits
     w = np.r_[np.zeros(5), np.ones(35)]
     with warnings.catch_warnings():
@@ -851,10 +867,10 @@ def test_lbfgs_weights_summing_to_zero_and_its_divergence_message():
 
 def test_bptt_steps_warns_when_short_sequences_get_no_gradient():
     rng = np.random.default_rng(0)
-    X = [rng.standard_normal((T, 2)) for T in (9, 9, 3, 9, 2, 9)]
+    X = [rng.standard_normal((T, 2)) for T in (9, 9, 3, 9, 8, 9)]
     y = [0, 1, 0, 1, 0, 1]
     model = RNNRegressor(hidden_layer_sizes=3, max_iter=1, bptt_steps=4)
-    # windows [0, 4), [4, 8), [8, 9): lengths 3 and 2 end before step 8
+    # windows [0, 4), [4, 8), [8, 9): lengths 3 and 8 end before step 8 (9 does not)
     with pytest.warns(UserWarning, match="2 of the 6 sequences end before the last window"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -653,6 +653,14 @@ def test_private_loops_check_their_arguments():
             _rnn.elman_backward_loop(X, H, np.zeros_like(H), W_in, W_rec, None, None, bptt,
                                      dA_, carry, dX, dW_in, dW_rec, db, dh0, 0, 8, gb, 1,
                                      True, bscratch)
+    # no time steps: every shape agrees, but the loops need at least one step
+    X0, H0 = np.ones((4, 0, 2)), np.empty((4, 0, 5))
+    with pytest.raises(ValueError, match="n_timesteps 0"):
+        _rnn.elman_forward_loop(X0, W_in, W_rec, b, None, None, H0, 0, 8, 1, True, scratch)
+    with pytest.raises(ValueError, match="n_timesteps 0"):
+        _rnn.elman_backward_loop(X0, H0, H0, W_in, W_rec, None, None, 1, np.empty((4, 0, 5)),
+                                 carry, np.empty((4, 0, 2)), dW_in, dW_rec, db, dh0, 0, 8, 8, 1,
+                                 True, bscratch)
 
 
 # ----------------------------------------------------------------------------- NaN

@@ -644,8 +644,10 @@ static const char *sigcy_gemm_init(void)
 {
 #ifdef SIGCY_GEMM_AVX512
     const char *want = getenv("SIGCY_DISPATCH");
+    /* as sigcy_dispatch_init: "baseline" or "avx2" ask for less, anything else (unset,
+     * empty, "avx512") for the best the CPU has */
     int allow_avx2 = want == NULL || strcmp(want, "baseline") != 0;
-    int allow_avx512 = want == NULL || strcmp(want, "avx512") == 0;
+    int allow_avx512 = allow_avx2 && (want == NULL || strcmp(want, "avx2") != 0);
     __builtin_cpu_init();
     if (allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         sigcy_gemm_f_ptr = sigcy_gemm_f_avx2;
