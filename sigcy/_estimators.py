@@ -537,7 +537,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             (self.learning_rate, self.momentum, self.nesterovs_momentum, self.power_t)
             if self.solver == "sgd" else (self.beta_1, self.beta_2, self.epsilon))
         if (self._optimizer is None or not (self.warm_start or incremental)
-                or settings != self._optimizer_settings):
+                or settings != getattr(self, "_optimizer_settings", None)):
             self._optimizer_settings = settings
             if self.solver == "sgd":
                 self._optimizer = SGDOptimizer(theta.size, theta.dtype, self.learning_rate_init,
