@@ -434,14 +434,6 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return loss, grad, math.sqrt(grad_sq)
 
     # ------------------------------------------------------------------ fitting
-    # what a fit sets before training starts: validating the data, then (re)building the
-    # weights (_initialize); all put back if either fails
-    _FIT_STATE = ("n_features_in_", "feature_names_in_", "_input_ndim", "classes_", "_y_1d",
-                  "_random_state", "_hidden_sizes_", "n_outputs_", "n_layers_", "_layout",
-                  "_theta", "n_iter_", "t_", "loss_curve_", "grad_norm_curve_",
-                  "_no_improvement_count", "validation_scores_", "best_validation_score_",
-                  "best_loss_", "_optimizer")
-
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         first_pass = not hasattr(self, "_theta") or (not self.warm_start and not incremental)
         if incremental and self.early_stopping:
@@ -450,10 +442,11 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
                              f"is None.")
         # Validation sets n_features_in_, classes_, ... before the weights are rebuilt: if it
-        # or the rebuilding fails, the fitted state is put back as it was, so that the weights
-        # and what describes them never disagree (predict would read the weights with wrong
-        # shapes).
-        saved = {k: getattr(self, k) for k in self._FIT_STATE if hasattr(self, k)}
+        # or the rebuilding fails, the estimator's attributes are put back as they were, so
+        # that the weights and what describes them never disagree (predict would read the
+        # weights with wrong shapes).  Until training starts attributes are only replaced,
+        # never changed in place (a RandomState passed as random_state does advance).
+        saved = dict(self.__dict__)
         try:
             seq = self._validate_X(X, reset=first_pass)
             Y = self._validate_y(y, len(seq), first_pass, incremental, classes)
@@ -467,11 +460,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 self._random_state = check_random_state(self.random_state)
                 self._initialize(seq.X.shape[2], Y.shape[1], seq.X.dtype)
         except BaseException:
-            for k in self._FIT_STATE:
-                if k in saved:
-                    setattr(self, k, saved[k])
-                elif hasattr(self, k):
-                    delattr(self, k)
+            self.__dict__.clear()
+            self.__dict__.update(saved)
             raise
         Y = np.ascontiguousarray(Y, dtype=self._theta.dtype)
         if self.bptt_steps is not None and seq.lengths is not None:

@@ -550,10 +550,8 @@ def elman_forward_loop(
     if h0 is not None:
         _want("h0", h0.shape, 2, n_samples, n_hidden, 0)
     _want("H", H.shape, 3, n_samples, n_timesteps, n_hidden)
-    if lengths is not None:
-        _want("lengths", lengths.shape, 1, n_samples, 0, 0)
     _check_blocks(row_block, 1)
-    _check_run(act, 1, n_threads, lengths, n_timesteps)
+    _check_run(act, 1, n_threads, lengths, n_samples, n_timesteps)
     cdef floating *work = <floating *> _aligned64(
         scratch, _forward_scratch(n_samples, X.shape[2], n_hidden, <floating> 0)
         * sizeof(floating))
@@ -810,10 +808,8 @@ def elman_backward_loop(
     _want("db", db.shape, 1, n_hidden, 0, 0)
     if dh0 is not None:
         _want("dh0", dh0.shape, 2, n_samples, n_hidden, 0)
-    if lengths is not None:
-        _want("lengths", lengths.shape, 1, n_samples, 0, 0)
     _check_blocks(row_block, grad_block)
-    _check_run(act, bptt_steps, n_threads, lengths, n_timesteps)
+    _check_run(act, bptt_steps, n_threads, lengths, n_samples, n_timesteps)
     cdef floating *work = <floating *> _aligned64(
         scratch, _backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
         * sizeof(floating))
@@ -940,14 +936,17 @@ cdef int _check_head(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_theta, Py_ssi
 
 
 cdef int _check_run(int act, Py_ssize_t bptt_steps, int n_threads,
-                    const Py_ssize_t[::1] lengths, Py_ssize_t n_timesteps) except -1:
-    """The activation code, window, thread count and lengths the loops rely on."""
+                    const Py_ssize_t[::1] lengths, Py_ssize_t n_samples,
+                    Py_ssize_t n_timesteps) except -1:
+    """The activation code, window, thread count, number of steps and lengths (one per
+    sample, each in [1, n_timesteps]) the loops rely on."""
     cdef Py_ssize_t k
     if not 0 <= act <= 2 or bptt_steps < 1 or n_threads < 1 or n_timesteps < 1:
         raise ValueError(f"act {act}, bptt_steps {bptt_steps}, n_threads {n_threads} or "
                          f"n_timesteps {n_timesteps} out of range")
     if lengths is not None:
-        for k in range(lengths.shape[0]):
+        _want("lengths", lengths.shape, 1, n_samples, 0, 0)
+        for k in range(n_samples):
             if not 1 <= lengths[k] <= n_timesteps:
                 raise ValueError(f"lengths[{k}] = {lengths[k]} is outside [1, {n_timesteps}]")
     return 0
@@ -1089,10 +1088,9 @@ def train_loss_grad(
     # write out of bounds: check what the loops rely on
     _check_layers(layers, X.shape[2], theta.shape[0])
     _check_head(layers, theta.shape[0], n_outputs, W_out_offset, b_out_offset, l2_ranges)
-    _check_run(act, bptt_steps, n_threads, lengths, n_timesteps)
-    if (n_samples < 1 or n_timesteps < 1 or Y.shape[0] != n_samples
-            or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]
-            or (lengths is not None and lengths.shape[0] != n_samples)):
+    _check_run(act, bptt_steps, n_threads, lengths, n_samples, n_timesteps)
+    if (n_samples < 1 or Y.shape[0] != n_samples
+            or (w is not None and w.shape[0] != n_samples) or grad.shape[0] != theta.shape[0]):
         raise ValueError("train_loss_grad: arrays or offsets of inconsistent shapes")
     ws = <floating *> _aligned64(work, _train_layout(
         &layers[0, 0], layers.shape[0], n_samples, n_timesteps, n_outputs, n_threads, offsets,
@@ -1352,7 +1350,8 @@ def train_epoch(
     rest = n_samples - (n_batches - 1) * batch_size
     _check_layers(layers_full, n_features, n_theta)
     _check_head(layers_full, n_theta, n_outputs, W_out_offset, b_out_offset, l2_ranges)
-    _check_run(act, bptt_steps, min(threads_full, threads_rest), lengths, n_timesteps)
+    _check_run(act, bptt_steps, min(threads_full, threads_rest), lengths, n_samples,
+               n_timesteps)
     if rest != batch_size:
         if layers_rest is None:
             raise ValueError("train_epoch: the last batch is smaller; layers_rest is needed")
@@ -1363,7 +1362,6 @@ def train_epoch(
                 raise ValueError("train_epoch: layers_rest differs from layers_full")
         rest_ptr = &layers_rest[0, 0]
     if (Y.shape[0] != n_samples or order.shape[0] != n_samples
-            or (lengths is not None and lengths.shape[0] != n_samples)
             or (sample_weight is not None and sample_weight.shape[0] != n_samples)
             or grad.shape[0] != n_theta or mom1.shape[0] != n_theta
             or (adam and (mom2 is None or mom2.shape[0] != n_theta))

@@ -79,8 +79,13 @@ def _recycled_empty(shape, dtype):
     """np.empty(shape, dtype) on memory from sigcy's pool of released output arrays (see
     sigcy/_rnn.pyx, _Block): a loop that drops each step's H reuses its memory."""
     dtype = np.dtype(dtype)
-    _check_nbytes("The result", shape, dtype)
     n = math.prod(shape) * dtype.itemsize
+    if n > _MAX_BYTES:
+        # numpy would raise ValueError ("array is too big").  Only elman_forward's H can get
+        # here: other results are at most the size of an input array, which exists (with no
+        # features X is empty while H need not be)
+        raise MemoryError(f"The result of shape {tuple(shape)} and dtype {dtype} would take "
+                          f"{n} bytes, more than can be addressed.")
     if n > _rnn.POOL_MAX_BYTES:             # too large to be kept: numpy's own (and errors)
         return np.empty(shape, dtype=dtype)
     return np.asarray(_rnn._Block(n)).view(dtype).reshape(shape)
@@ -101,17 +106,6 @@ def _as_float_array(name, a, dtype=None):
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}.")
     return a
-
-
-def _check_nbytes(name, shape, dtype):
-    """MemoryError if an array of shape and dtype has more bytes than memory can address
-    (numpy would raise ValueError: "array is too big").  Only elman_forward's H needs it:
-    every other result is at most the size of an input array, which exists (with no features
-    X is empty while H need not be)."""
-    n = math.prod(shape) * np.dtype(dtype).itemsize
-    if n > _MAX_BYTES:
-        raise MemoryError(f"{name} of shape {tuple(shape)} and dtype {np.dtype(dtype)} would "
-                          f"take {n} bytes, more than can be addressed.")
 
 
 def _validate(X, W_in, W_rec, h0, lengths, activation, b=None, H=None, dH=None):

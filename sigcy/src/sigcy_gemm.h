@@ -341,36 +341,43 @@ static inline ptrdiff_t sigcy_wide_tiles(ptrdiff_t m)
      : (m) - SIGCY_TILE_START(t, n_wide) < SIGCY_MR ? (m) - SIGCY_TILE_START(t, n_wide)      \
                                                     : SIGCY_MR)
 
-/* The tiles of rows against panel bq (inside SIGCY_DEFINE_GEMM_AVX512): for a whole panel
+/* The tiles of m rows against one panel (inside the drivers below): for a whole panel
  * (NV == 2) as many SIGCY_MR_WIDE-row tiles as leave a multiple of SIGCY_MR rows (64 rows:
- * 4 x 12 + 2 x 8), then SIGCY_MR-row tiles, then one smaller tile. */
-#define SIGCY_ROW_TILES(tile, NV)                                                            \
+ * 4 x 12 + 2 x 8), then SIGCY_MR-row tiles, then one smaller tile.  CALL(tile, R, NV, i0)
+ * runs the R-row tile from row i0, CALL##_WIDE and CALL##_FULL the wide and full tiles'
+ * functions (the drivers' arguments are in scope). */
+#define SIGCY_ROW_TILES_BY(CALL, tile, NV)                                                   \
     do {                                                                                     \
         ptrdiff_t i0 = 0, n_wide = NV == 2 ? sigcy_wide_tiles(m) : 0;                        \
         for (; i0 < n_wide * SIGCY_MR_WIDE; i0 += SIGCY_MR_WIDE)                             \
-            tile##_wide_nt(k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc, m0, m1,  \
-                           accumulate);                                                      \
+            CALL##_WIDE(tile, i0);                                                           \
         for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR) {                                         \
             if (NV == 2)                                                                     \
-                tile##_full_nt(k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0, ldc, m0,  \
-                               m1, accumulate);                                              \
+                CALL##_FULL(tile, i0);                                                       \
             else                                                                             \
-                tile(SIGCY_MR, 0, NV, k, A + i0 * lda, lda, bq, 2 * W, C + i0 * ldc + j0,   \
-                     ldc, m0, m1, accumulate);                                               \
+                CALL(tile, SIGCY_MR, NV, i0);                                                \
         }                                                                                    \
-        const void *a_ = A + i0 * lda;                                                       \
-        void *c_ = C + i0 * ldc + j0;                                                        \
         switch (m - i0) {                                                                    \
-        case 7: tile(7, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 6: tile(6, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 5: tile(5, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 4: tile(4, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 3: tile(3, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 2: tile(2, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
-        case 1: tile(1, 0, NV, k, a_, lda, bq, 2 * W, c_, ldc, m0, m1, accumulate); break;   \
+        case 7: CALL(tile, 7, NV, i0); break;                                                \
+        case 6: CALL(tile, 6, NV, i0); break;                                                \
+        case 5: CALL(tile, 5, NV, i0); break;                                                \
+        case 4: CALL(tile, 4, NV, i0); break;                                                \
+        case 3: CALL(tile, 3, NV, i0); break;                                                \
+        case 2: CALL(tile, 2, NV, i0); break;                                                \
+        case 1: CALL(tile, 1, NV, i0); break;                                                \
         default: break;                                                                      \
         }                                                                                    \
     } while (0)
+/* C (+)= A @ B's panel bq, rows from i0 (SIGCY_DEFINE_GEMM_AVX512) */
+#define SIGCY_NT_TILE(tile, R, NV, i0)                                                       \
+    tile(R, 0, NV, k, A + (i0) * lda, lda, bq, 2 * W, C + (i0) * ldc + j0, ldc, m0, m1,      \
+         accumulate)
+#define SIGCY_NT_TILE_WIDE(tile, i0)                                                         \
+    tile##_wide_nt(k, A + (i0) * lda, lda, bq, 2 * W, C + (i0) * ldc + j0, ldc, m0, m1,      \
+                   accumulate)
+#define SIGCY_NT_TILE_FULL(tile, i0)                                                         \
+    tile##_full_nt(k, A + (i0) * lda, lda, bq, 2 * W, C + (i0) * ldc + j0, ldc, m0, m1,      \
+                   accumulate)
 
 #define SIGCY_DEFINE_GEMM_AVX512(T, NR, MASK, tile, name, TARGET)                           \
 __attribute__((target(TARGET))) static void name(                                           \
@@ -385,9 +392,9 @@ __attribute__((target(TARGET))) static void name(                               
         MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
         MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
         if (nn <= W)                                                                         \
-            SIGCY_ROW_TILES(tile, 1);                                                        \
+            SIGCY_ROW_TILES_BY(SIGCY_NT_TILE, tile, 1);                                      \
         else                                                                                 \
-            SIGCY_ROW_TILES(tile, 2);                                                        \
+            SIGCY_ROW_TILES_BY(SIGCY_NT_TILE, tile, 2);                                      \
     }                                                                                        \
 }
 SIGCY_DEFINE_GEMM_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile_f_avx512, sigcy_gemm_f_avx512,
@@ -455,35 +462,16 @@ SIGCY_DEFINE_TILE2_FN(float, __mmask16, sigcy_tile2_f_avx512, _wide, SIGCY_MR_WI
 SIGCY_DEFINE_TILE2_FN(double, __mmask8, sigcy_tile2_d_avx512, _full, SIGCY_MR)
 SIGCY_DEFINE_TILE2_FN(double, __mmask8, sigcy_tile2_d_avx512, _wide, SIGCY_MR_WIDE)
 
-/* The row tiles of sigcy_gemm2 against panel q (B1's panel at b1, B2's at b2), as
- * SIGCY_ROW_TILES. */
-#define SIGCY_ROW_TILES2(T, NR, tile, NV)                                                    \
-    do {                                                                                     \
-        ptrdiff_t i0 = 0, n_wide = NV == 2 ? sigcy_wide_tiles(m) : 0;                        \
-        for (; i0 < n_wide * SIGCY_MR_WIDE; i0 += SIGCY_MR_WIDE)                             \
-            tile##_wide(k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2, b2, NR,      \
-                        C + i0 * ldc + j0, ldc, m0, m1);                                     \
-        for (; i0 + SIGCY_MR <= m; i0 += SIGCY_MR) {                                         \
-            if (NV == 2)                                                                     \
-                tile##_full(k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2, b2, NR,  \
-                            C + i0 * ldc + j0, ldc, m0, m1);                                 \
-            else                                                                             \
-                tile(SIGCY_MR, NV, k1, A1 + i0 * lda1, lda1, b1, k2, A2 + i0 * lda2, lda2,   \
-                     b2, NR, C + i0 * ldc + j0, ldc, m0, m1);                                \
-        }                                                                                    \
-        const T *a1_ = A1 + i0 * lda1, *a2_ = A2 + i0 * lda2;                                \
-        T *c_ = C + i0 * ldc + j0;                                                           \
-        switch (m - i0) {                                                                    \
-        case 7: tile(7, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 6: tile(6, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 5: tile(5, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 4: tile(4, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 3: tile(3, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 2: tile(2, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        case 1: tile(1, NV, k1, a1_, lda1, b1, k2, a2_, lda2, b2, NR, c_, ldc, m0, m1); break; \
-        default: break;                                                                      \
-        }                                                                                    \
-    } while (0)
+/* C = A1 @ B1's panel b1 + A2 @ B2's panel b2, rows from i0 (sigcy_gemm2) */
+#define SIGCY_TILE2(tile, R, NV, i0)                                                         \
+    tile(R, NV, k1, A1 + (i0) * lda1, lda1, b1, k2, A2 + (i0) * lda2, lda2, b2, 2 * W,       \
+         C + (i0) * ldc + j0, ldc, m0, m1)
+#define SIGCY_TILE2_WIDE(tile, i0)                                                           \
+    tile##_wide(k1, A1 + (i0) * lda1, lda1, b1, k2, A2 + (i0) * lda2, lda2, b2, 2 * W,       \
+                C + (i0) * ldc + j0, ldc, m0, m1)
+#define SIGCY_TILE2_FULL(tile, i0)                                                           \
+    tile##_full(k1, A1 + (i0) * lda1, lda1, b1, k2, A2 + (i0) * lda2, lda2, b2, 2 * W,       \
+                C + (i0) * ldc + j0, ldc, m0, m1)
 #define SIGCY_DEFINE_GEMM2_AVX512(T, NR, MASK, tile, name)                                  \
 __attribute__((target("avx512f"))) static void name(                                        \
     ptrdiff_t m, ptrdiff_t n, ptrdiff_t k1, const T *A1, ptrdiff_t lda1, const T *B1p,       \
@@ -497,9 +485,9 @@ __attribute__((target("avx512f"))) static void name(                            
         MASK m0 = nn >= W ? (MASK)~0u : (MASK)((1u << nn) - 1);                              \
         MASK m1 = nn >= NR ? (MASK)~0u : nn <= W ? (MASK)0 : (MASK)((1u << (nn - W)) - 1);   \
         if (nn <= W)                                                                         \
-            SIGCY_ROW_TILES2(T, NR, tile, 1);                                                 \
+            SIGCY_ROW_TILES_BY(SIGCY_TILE2, tile, 1);                                        \
         else                                                                                 \
-            SIGCY_ROW_TILES2(T, NR, tile, 2);                                                 \
+            SIGCY_ROW_TILES_BY(SIGCY_TILE2, tile, 2);                                        \
     }                                                                                        \
 }
 SIGCY_DEFINE_GEMM2_AVX512(float, SIGCY_NR_F, __mmask16, sigcy_tile2_f_avx512,
