@@ -25,11 +25,11 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import ThreadpoolController
 
-from sigcy import _train
+from sigcy._core import _step
+from sigcy._core._trainer import EPOCH_NONFINITE_GRAD, EPOCH_NONFINITE_STEP, Trainer
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
 from sigcy._ufuncs import log_sigmoid, sigmoid
-from sigcy import _rnn
-from sigcy.rnn import ACTIVATIONS, _blocks, _forward_into, _n_threads, _scratch, elman_backward
+from sigcy.rnn import ACTIVATIONS, _blocks, _forward_into, _n_threads, elman_backward
 
 __all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
 
@@ -374,62 +374,57 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         Z += b[-1]
         return states, Z
 
-    def _train_plan(self, n_samples, n_timesteps, dtype):
-        """What the fused training step needs for batches of this shape (kept during fit):
-        (layers table, W_out offset, b_out offset, L2 ranges of the weight matrices, thread
-        count, workspace bytes); see sigcy._rnn.train_loss_grad."""
-        work = getattr(self, "_work", None)
-        key = ("plan", n_samples, n_timesteps, dtype)
-        plan = None if work is None else work.get(key)
-        if plan is not None:
-            return plan
+    def _make_trainer(self):
+        """The compiled training step and epoch of this network (sigcy._core._trainer):
+        the layer table and offsets from the parameter layout, the thread count and blocks
+        of each batch shape from sigcy.rnn's policy."""
         offsets = {(name, layer): (start, shape) for name, layer, shape, start, _ in self._layout}
         n_rec = self.n_layers_ - 1
         hidden = [offsets[("W_rec", i)][1][0] for i in range(n_rec)]
-        n_threads = _n_threads(n_samples, n_timesteps, max(hidden))
-        rows = []
-        for i, h in enumerate(hidden):
-            row_block, grad_block = _blocks(n_samples, h, n_threads)
-            rows.append((offsets[("W_in", i)][0], offsets[("W_rec", i)][0],
-                         offsets[("b", i)][0], offsets[("W_in", i)][1][0], h, row_block,
-                         grad_block))
-        layers = np.array(rows, dtype=np.intp)
-        nbytes = _rnn.train_work_bytes(dtype == np.float32, layers, n_samples, n_timesteps,
-                                       self.n_outputs_, n_threads)
-        l2_ranges = np.array([(start, stop) for name, _, _, start, stop in self._layout
-                              if name != "b"], dtype=np.intp)
-        plan = (layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0], l2_ranges,
-                n_threads, nbytes)
-        if work is not None:
-            work[key] = plan
-        return plan
+        layers = [(offsets[("W_in", i)][0], offsets[("W_rec", i)][0], offsets[("b", i)][0],
+                   offsets[("W_in", i)][1][0], h) for i, h in enumerate(hidden)]
+        l2_ranges = [(start, stop) for name, _, _, start, stop in self._layout if name != "b"]
+
+        def blocks(n_samples, n_timesteps):
+            n_threads = _n_threads(n_samples, n_timesteps, max(hidden))
+            return n_threads, [_blocks(n_samples, h, n_threads) for h in hidden]
+
+        return Trainer(layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0],
+                       l2_ranges, self._theta.size, self.n_outputs_,
+                       ACTIVATIONS[self.activation], self._cross_entropy,
+                       0 if self.bptt_steps is None else self.bptt_steps, blocks)
+
+    def _trainer(self):
+        """The trainer, kept for the fit (a new one outside of fit)."""
+        work = getattr(self, "_work", None)
+        if work is None:
+            return self._make_trainer()
+        if "trainer" not in work:
+            work["trainer"] = self._make_trainer()
+        return work["trainer"]
 
     def _loss_grad(self, seq, Y, sample_weight, theta, grad=None):
         """Loss (with the L2 term) and its gradient, a flat vector laid out as theta.
 
         Returns (loss, grad, grad_norm); grad is written into the given array if any.  One
-        compiled call (sigcy._rnn.train_loss_grad): the recurrences forward, the output layer
-        and its loss, everything backward, the L2 term.  seq.X is C-contiguous in theta's
-        dtype and seq.lengths None or intp (as _validate_X and _fit make them), Y C-contiguous
-        in theta's dtype.
+        compiled call (Trainer.loss_grad): the recurrences forward, the output layer and its
+        loss, everything backward, the L2 term.  seq.X is C-contiguous in theta's dtype and
+        seq.lengths None or intp (as _validate_X and _fit make them), Y C-contiguous in
+        theta's dtype.
         """
-        n_samples, n_timesteps = seq.X.shape[:2]
+        n_samples = seq.X.shape[0]
         dtype = theta.dtype
         if sample_weight is None:
             sw_sum = n_samples
             w = None
         else:
-            # summed in index order, as sigcy._rnn.train_epoch sums a mini-batch's weights
-            sw_sum = float(np.add.accumulate(sample_weight)[-1])
+            # summed in index order, as the compiled epoch sums a mini-batch's weights
+            sw_sum = _step.sum_in_order(np.ascontiguousarray(sample_weight, dtype=np.float64))
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)
-        layers, W_out_offset, b_out_offset, l2_ranges, n_threads, nbytes = (
-            self._train_plan(n_samples, n_timesteps, dtype))
-        bptt = n_timesteps if self.bptt_steps is None else min(self.bptt_steps, n_timesteps)
-        loss, sq, grad_sq = _rnn.train_loss_grad(
-            seq.X, seq.lengths, Y, w, theta, grad, layers, W_out_offset, b_out_offset, l2_ranges, dtype.type(self.alpha / sw_sum), ACTIVATIONS[self.activation],
-            bptt, self._cross_entropy, n_threads, True, _scratch(nbytes))
+        loss, sq, grad_sq = self._trainer().loss_grad(seq.X, seq.lengths, Y, w, theta, grad,
+                                                      dtype.type(self.alpha / sw_sum))
         loss += 0.5 * self.alpha * sq / sw_sum
         return loss, grad, math.sqrt(grad_sq)
 
@@ -622,75 +617,49 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             del self._best_theta
 
     def _epoch_plan(self, seq, Y, sample_weight, batch_size):
-        """What sigcy._rnn.train_epoch needs for this training set, kept for the fit: the
-        fixed arguments (a dict of them) and the optimizer's counters."""
-        n_samples, n_timesteps, n_features = seq.X.shape
-        dtype = self._theta.dtype
-        n_batches = -(-n_samples // batch_size)
-        rest = n_samples - (n_batches - 1) * batch_size
-        layers_full, W_out_offset, b_out_offset, l2_ranges, threads_full, _ = (
-            self._train_plan(batch_size, n_timesteps, dtype))
-        layers_rest, threads_rest = None, 1
-        if rest != batch_size:
-            layers_rest, _, _, _, threads_rest, _ = self._train_plan(rest, n_timesteps, dtype)
+        """What the compiled epoch needs for this training set, kept for the fit: the
+        trainer, set to this fit's optimizer, and the arrays of its calls."""
         opt = self._optimizer
         adam = isinstance(opt, AdamOptimizer)
-        hyper = np.zeros(_rnn.EPOCH_HYPER_SIZE)
-        hyper[_rnn.HY_ALPHA] = self.alpha
-        hyper[_rnn.HY_CLIP] = 0.0 if self.clip_norm is None else self.clip_norm
+        trainer = self._trainer()
+        clip = 0.0 if self.clip_norm is None else self.clip_norm
         if adam:
-            hyper[[_rnn.HY_LR, _rnn.HY_BETA_1, _rnn.HY_BETA_2, _rnn.HY_EPSILON]] = (
-                opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.epsilon)
+            trainer.set_optimizer("adam", learning_rate_init=opt.learning_rate_init,
+                                  beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon,
+                                  alpha=self.alpha, clip_norm=clip)
         else:
-            hyper[[_rnn.HY_MOMENTUM, _rnn.HY_NESTEROV]] = opt.momentum, bool(opt.nesterov)
-        nbytes = _rnn.epoch_work_bytes(
-            dtype == np.float32, layers_full, layers_rest, batch_size, rest, n_timesteps,
-            n_features, Y.shape[1], self._theta.size, threads_full, threads_rest)
+            trainer.set_optimizer("sgd", momentum=opt.momentum, nesterov=bool(opt.nesterov),
+                                  alpha=self.alpha, clip_norm=clip)
         return {
-            "seq": seq, "Y": Y, "sample_weight": sample_weight, "batch_size": batch_size,
-            "n_batches": n_batches, "layers_full": layers_full, "layers_rest": layers_rest,
-            "threads_full": threads_full, "threads_rest": threads_rest,
-            "W_out_offset": W_out_offset,
-            "b_out_offset": b_out_offset, "l2_ranges": l2_ranges, "adam": adam,
-            "hyper": hyper, "counters": np.zeros(2, dtype=np.intp), "nbytes": nbytes,
+            "trainer": trainer, "seq": seq, "Y": Y, "sample_weight": sample_weight,
+            "batch_size": batch_size, "n_batches": -(-len(seq) // batch_size), "adam": adam,
             "grad": np.empty_like(self._theta),
         }
 
     def _run_epoch(self, plan, order):
-        """One epoch in one compiled call (sigcy._rnn.train_epoch): every mini-batch's loss
-        and gradient, clipping and the optimizer's step.  Returns (sum of loss x batch size,
+        """One epoch in one compiled call (Trainer.epoch): every mini-batch's loss and
+        gradient, clipping and the optimizer's step.  Returns (sum of loss x batch size,
         gradient norm per batch); raises ValueError on divergence (theta keeps the last
         finite step) and lets KeyboardInterrupt through after a completed step."""
         opt = self._optimizer
-        adam = plan["adam"]
-        hyper, counters, seq = plan["hyper"], plan["counters"], plan["seq"]
-        if adam:
-            counters[0] = opt.t
-        else:
-            hyper[_rnn.HY_LR] = opt.learning_rate     # the schedule changes it per epoch
+        adam, trainer, seq = plan["adam"], plan["trainer"], plan["seq"]
         norms = np.empty(plan["n_batches"])
         try:
-            loss_sum, status = _rnn.train_epoch(
+            loss_sum, status = trainer.epoch(
                 seq.X, seq.lengths, plan["Y"], plan["sample_weight"], order,
-                plan["batch_size"], self._theta, plan["grad"], plan["layers_full"],
-                plan["layers_rest"], plan["threads_full"], plan["threads_rest"],
-                plan["W_out_offset"], plan["b_out_offset"],
-                plan["l2_ranges"], ACTIVATIONS[self.activation],
-                seq.X.shape[1] if self.bptt_steps is None
-                else min(self.bptt_steps, seq.X.shape[1]),
-                self._cross_entropy, True, adam, opt.m if adam else opt.velocity,
-                opt.v if adam else None, hyper, counters, norms,
-                -1,                     # interrupt_after: a test hook (an interrupt at a step)
-                _scratch(plan["nbytes"]))
+                plan["batch_size"], self._theta, plan["grad"],
+                opt.m if adam else opt.velocity, opt.v if adam else None,
+                0.0 if adam else opt.learning_rate, opt.t if adam else 0, norms)
         finally:
             if adam:
                 # the steps taken, also when interrupted
-                opt.t = int(counters[0])
-                opt.learning_rate = (opt.learning_rate_init * np.sqrt(1 - opt.beta_2**opt.t)
-                                     / (1 - opt.beta_1**opt.t)) if opt.t else opt.learning_rate
-        if status == _rnn.EPOCH_NONFINITE_GRAD:
+                opt.t = trainer.adam_steps
+                if opt.t:
+                    opt.learning_rate = _step.adam_learning_rate(
+                        opt.learning_rate_init, opt.beta_1, opt.beta_2, opt.t)
+        if status == EPOCH_NONFINITE_GRAD:
             self._check_finite(np.inf, None, "in the gradient")
-        elif status == _rnn.EPOCH_NONFINITE_STEP:
+        elif status == EPOCH_NONFINITE_STEP:
             self._check_finite(np.inf, None, "after an update")
         return loss_sum, norms
 
@@ -958,7 +927,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         out = dZ
         if dZ is None:
             dZ = np.empty_like(Z)
-        loss = _train.cross_entropy(Z, Y, w, dZ, db)
+        loss = _step.cross_entropy(Z, Y, w, dZ, db)
         return loss if out is not None else (loss, dZ)
 
     def _score_internal(self, seq, Y, sample_weight, theta):
@@ -1208,7 +1177,7 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         out = dZ
         if dZ is None:
             dZ = np.empty_like(Z)
-        loss = _train.squared_error(Z, Y, w, dZ, db)
+        loss = _step.squared_error(Z, Y, w, dZ, db)
         return loss if out is not None else (loss, dZ)
 
     def _score_internal(self, seq, Y, sample_weight, theta):

@@ -3,17 +3,17 @@
 The semantics follow scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``
 (the same update rules, learning-rate schedules and stopping; per element the same operations
 in the same order, so the same bits), but every array is the whole packed parameter vector,
-so a step is one compiled loop (``src/sigcy_train.h``) whatever the number of layers.  The
+so a step is one compiled loop (``src/sigcy_step.h``) whatever the number of layers.  The
 loop writes the new parameters to a scratch vector and copies them over only if all are
 finite: a step either happens completely or not at all, and an interrupt (which Python
 delivers between steps) never leaves a mixture of old and new parameters.  During ``fit``
-the estimators' compiled epoch (``sigcy._rnn.train_epoch``) runs the same loops, holding
-the state of these objects (moments, velocity; Adam's step count is copied back after each
-epoch); ``update`` is the single step, for the tests.
+the estimators' compiled epoch (``sigcy._core._trainer.Trainer.epoch``) runs the same loops,
+holding the state of these objects (moments, velocity; Adam's step count is copied back after
+each epoch); ``update`` is the single step, for the tests.
 """
 import numpy as np
 
-from sigcy import _train
+from sigcy._core import _step
 
 
 class _BaseOptimizer:
@@ -90,7 +90,7 @@ class SGDOptimizer(_BaseOptimizer):
         t = theta.dtype.type
         if self._work is None or self._work.shape != theta.shape:
             self._work = np.empty_like(theta)
-        return _train.sgd_update(theta, grad, t(scale), self.velocity, t(self.momentum),
+        return _step.sgd_update(theta, grad, t(scale), self.velocity, t(self.momentum),
                                  t(self.learning_rate), bool(self.nesterov), self._work)
 
 
@@ -122,11 +122,11 @@ class AdamOptimizer(_BaseOptimizer):
         """
         t = theta.dtype.type
         self.t += 1
-        self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
-                              / (1 - self.beta_1**self.t))
+        self.learning_rate = _step.adam_learning_rate(self.learning_rate_init, self.beta_1,
+                                                      self.beta_2, self.t)
         if self._work is None or self._work.shape != theta.shape:
             self._work = np.empty_like(theta)
         # 1 - beta is rounded from double, as numpy rounds scikit-learn's python floats
-        return _train.adam_update(theta, grad, t(scale), self.m, self.v, t(self.beta_1),
+        return _step.adam_update(theta, grad, t(scale), self.m, self.v, t(self.beta_1),
                                   t(1 - self.beta_1), t(self.beta_2), t(1 - self.beta_2),
                                   float(self.learning_rate), t(self.epsilon), self._work)

@@ -30,18 +30,15 @@ cdef extern from "<fenv.h>" nogil:
     int fegetexceptflag(fexcept_t *flagp, int excepts)
     int fesetexceptflag(const fexcept_t *flagp, int excepts)
 
-ctypedef void (*strided_loop)(const char *x, npy_intp iss, char *y, npy_intp oss,
-                              npy_intp n) noexcept nogil
+ctypedef void (*strided_loop)(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
+                              Py_ssize_t n) noexcept nogil
 
-cdef extern from "sigcy_kernels.h" nogil:
-    void sigcy_sigmoid_d_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    void sigcy_sigmoid_f_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    void sigcy_sigmoid_derivative_d_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    void sigcy_sigmoid_derivative_f_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    void sigcy_log_sigmoid_d_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    void sigcy_log_sigmoid_f_strided(const char *, npy_intp, char *, npy_intp, npy_intp)
-    const char *sigcy_dispatch_init()
-    const char *sigcy_dispatch_target()
+from sigcy._kernels cimport (
+    sigcy_kernels_set_level, sigcy_log_sigmoid_d_strided, sigcy_log_sigmoid_f_strided,
+    sigcy_sigmoid_d_strided, sigcy_sigmoid_derivative_d_strided,
+    sigcy_sigmoid_derivative_f_strided, sigcy_sigmoid_f_strided,
+)
+from sigcy._core._dispatch import LEVEL
 
 # Below this many elements a call runs on the calling thread alone: waking the OpenMP team
 # costs more than the work.  Each thread gets at least MIN_PER_THREAD elements.  Both were
@@ -149,7 +146,8 @@ _names_and_docs = {
     ]
 }
 
-_dispatch_target = sigcy_dispatch_init().decode("ascii")
+# this module's copy of the array loops' table, for the process's instruction-set level
+KERNELS = sigcy_kernels_set_level(LEVEL).decode("ascii")
 
 
 cdef object _make_ufunc(cnp.PyUFuncGenericFunction *loops, str name):
@@ -162,8 +160,3 @@ cdef object _make_ufunc(cnp.PyUFuncGenericFunction *loops, str name):
 sigmoid = _make_ufunc(_sigmoid_loops, "sigmoid")
 sigmoid_derivative = _make_ufunc(_sigmoid_derivative_loops, "sigmoid_derivative")
 log_sigmoid = _make_ufunc(_log_sigmoid_loops, "log_sigmoid")
-
-
-def dispatch_target():
-    """The instruction set the kernels run with on this CPU: "avx512", "avx2" or "baseline"."""
-    return sigcy_dispatch_target().decode("ascii")

@@ -1,6 +1,6 @@
 """Elman recurrent networks: forward pass and backpropagation through time.
 
-The loops are compiled (``sigcy/_rnn.pyx``): each time step is one GEMM tile pass that computes
+The loops are compiled (``sigcy/_core/_elman.pyx``): each time step is one GEMM tile pass that computes
 the step's input projection and its product with the recurrent weights, plus a fused
 bias/activation loop (OpenMP over blocks of samples), and the weight gradients are GEMMs over all time steps after
 the backward recursion, all with sigcy's own kernels (``sigcy/src/sigcy_gemm.h``; weights
@@ -16,12 +16,12 @@ import threading
 
 import numpy as np
 
-from sigcy import _rnn
+from sigcy._core import _elman, _pool
 from sigcy._openmp_helpers import _openmp_effective_n_threads
 
 __all__ = ["elman_forward", "elman_backward", "ACTIVATIONS"]
 
-ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.ACT_RELU}
+ACTIVATIONS = {"sigmoid": _elman.ACT_SIGMOID, "tanh": _elman.ACT_TANH, "relu": _elman.ACT_RELU}
 
 # The recursions run over blocks of samples, each an independent recurrence that one thread
 # runs from the first step to the last; the weight gradient dW_rec over blocks of its rows.
@@ -29,12 +29,9 @@ ACTIVATIONS = {"sigmoid": _rnn.ACT_SIGMOID, "tanh": _rnn.ACT_TANH, "relu": _rnn.
 # same operations whatever the block, so the blocks can follow the thread count: one block
 # per thread (more above _MAX_ROW_BLOCK samples per block), in whole tiles of 8 rows.
 # _ROW_BLOCK and _GRAD_BLOCK fix the block sizes instead (the tests use tiny blocks).
-# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread.  Waking
-# the OpenMP team costs little on idle cores, but when another process keeps the cores busy a
-# parallel call waits up to a scheduler time slice (milliseconds) for its second thread: the
-# estimators' mini-batches (200 x 8 x 32 = 51200 elements, ~0.2 ms a call) fitted 20-30x
-# slower with 2 threads than with 1 on a loaded 2-core machine.  2**18 elements (a call of
-# about 1-2 ms) keeps that risk small while issue 3's 64 x 50 x 128 steps still split.
+# Below _PARALLEL_MIN_ELEMENTS elements of H everything runs on the calling thread: a parallel
+# call can wait a scheduler time slice for its second thread when another process keeps the
+# cores busy, which only a call of a millisecond or more amortizes (docs/dev/tuning.rst).
 _ROW_BLOCK = None
 _GRAD_BLOCK = None
 _MAX_ROW_BLOCK = 256
@@ -77,7 +74,7 @@ def _scratch(n_bytes):
 
 def _recycled_empty(shape, dtype):
     """np.empty(shape, dtype) on memory from sigcy's pool of released output arrays (see
-    sigcy/_rnn.pyx, _Block): a loop that drops each step's H reuses its memory."""
+    sigcy/_core/_pool.pyx, _Block): a loop that drops each step's H reuses its memory."""
     dtype = np.dtype(dtype)
     n = math.prod(shape) * dtype.itemsize
     if n > _MAX_BYTES:
@@ -86,9 +83,9 @@ def _recycled_empty(shape, dtype):
         # features X is empty while H need not be)
         raise MemoryError(f"The result of shape {tuple(shape)} and dtype {dtype} would take "
                           f"{n} bytes, more than can be addressed.")
-    if n > _rnn.POOL_MAX_BYTES:             # too large to be kept: numpy's own (and errors)
+    if n > _pool.POOL_MAX_BYTES:             # too large to be kept: numpy's own (and errors)
         return np.empty(shape, dtype=dtype)
-    return np.asarray(_rnn._Block(n)).view(dtype).reshape(shape)
+    return np.asarray(_pool._Block(n)).view(dtype).reshape(shape)
 
 
 def _carve(buf, offset, shape, dtype):
@@ -246,11 +243,9 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     -----
     The samples are cut into one block per OpenMP thread, each an independent recurrence that
     one thread runs from the first step to the last: each step is one GEMM
-    ``X[:, t] @ W_in + H[:, t-1] @ W_rec`` (on AVX-512 in one pass of the kernel's tiles,
-    the projection's sums continued without a store; elsewhere two calls, with the same
-    bits) and a fused bias-plus-activation loop (sigcy's sigmoid kernel, a vectorized tanh).  The GEMMs are
-    sigcy's own register-blocked kernel (AVX-512 or AVX2 where available, else C; no BLAS)
-    on W_in and W_rec packed once per call.  No Python runs inside the time loop.
+    ``X[:, t] @ W_in + H[:, t-1] @ W_rec`` and a fused bias-plus-activation loop.  The
+    GEMMs are sigcy's own kernels (AVX-512 or AVX2 where available, else C; no BLAS) on
+    W_in and W_rec packed once per call.  No Python runs inside the time loop.
 
     The result does not depend on the number of OpenMP threads: the kernel computes every
     element of a product by the same operations in the same order (``acc += a * b`` over
@@ -263,11 +258,10 @@ def elman_forward(X, W_in, W_rec, b, h0=None, *, activation="sigmoid", lengths=N
     A new ``H`` (and :func:`elman_backward`'s ``dX``) is taken from a small pool of memory
     released by earlier results of the same size (at most 4 blocks and 64 MiB in all, per
     process, the longest kept evicted first), so that a training loop that drops each
-    step's ``H`` reuses its memory: a fresh array of a few MiB is mapped from the operating
-    system page by page at first use, and with 128 hidden units (B=64, T=50) a training
-    step took 7.5 ms with fresh ``H`` and ``dH``, 5.9 ms with the pool.  The array is an
-    ordinary writeable ndarray that does not own its memory (as a view; ``H.resize`` is
-    refused): the memory returns to the pool when the last view of it is released.
+    step's ``H`` reuses its memory instead of fresh pages from the operating system.  The
+    array is an ordinary writeable ndarray that does not own its memory (as a view;
+    ``H.resize`` is refused): the memory returns to the pool when the last view of it is
+    released.
 
     NaN in any input propagates to the affected outputs.
 
@@ -332,9 +326,9 @@ def _forward_into(X, W_in, W_rec, b, h0, lengths, act, H, flush=True):
     n_hidden = W_in.shape[1]
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     row_block, _ = _blocks(n_samples, n_hidden, n_threads)
-    scratch = _scratch(_rnn.scratch_bytes(X.dtype == np.float32, False, n_samples, n_features,
+    scratch = _scratch(_elman.scratch_bytes(X.dtype == np.float32, False, n_samples, n_features,
                                           n_hidden))
-    _rnn.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block, n_threads,
+    _elman.elman_forward_loop(X, W_in, W_rec, b, h0, lengths, H, act, row_block, n_threads,
                             flush, scratch)
 
 
@@ -384,9 +378,8 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         gradient of the first window only.  None means full BPTT.
     flush_subnormals : bool, default=True
         As in :func:`elman_forward`.  Gradients shrink by up to 1/4 per step through a
-        sigmoid, so in float32 they reach the subnormal range after a few dozen steps; strict
-        IEEE arithmetic there (False) made a float32 training step 2-3x slower in the
-        benchmarks.
+        sigmoid, so in float32 they reach the subnormal range after a few dozen steps, where
+        strict IEEE arithmetic (False) is several times slower.
 
     Returns
     -------
@@ -424,8 +417,7 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     then sums over all samples and steps, in row order (``dW_rec`` in blocks of its rows, one
     per thread), so the result does not depend on the number of threads.  Extra memory: one
     array of H's size (``dA``) and the packed weights, a scratch buffer that the calling
-    thread keeps for its later calls (up to 64 MiB; page faults on fresh memory cost ~10 %
-    of a small call).
+    thread keeps for its later calls (up to 64 MiB).
 
     Examples
     --------
@@ -468,14 +460,14 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
         return dX, dW_in, dW_rec, db, dh0
     n_threads = _n_threads(n_samples, n_timesteps, n_hidden)
     row_block, grad_block = _blocks(n_samples, n_hidden, n_threads)
-    loop_bytes = _rnn.scratch_bytes(dtype == np.float32, True, n_samples, n_features, n_hidden,
+    loop_bytes = _elman.scratch_bytes(dtype == np.float32, True, n_samples, n_features, n_hidden,
                                     grad_block, n_threads)
     itemsize = np.dtype(dtype).itemsize
     buf = _scratch(((n_samples * n_timesteps * n_hidden * itemsize + 63) // 64
                     + (2 * n_samples * n_hidden * itemsize + 63) // 64) * 64 + loop_bytes)
     dA, offset = _carve(buf, 0, (n_samples, n_timesteps, n_hidden), dtype)
     carry, offset = _carve(buf, offset, (2, n_samples, n_hidden), dtype)
-    _rnn.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX,
+    _elman.elman_backward_loop(X, H, dH, W_in, W_rec, h0, lengths, bptt_steps, dA, carry, dX,
                              dW_in, dW_rec, db, dh0, act, row_block, grad_block, n_threads,
                              bool(flush_subnormals), buf[offset:])
     return dX, dW_in, dW_rec, db, dh0

@@ -426,63 +426,76 @@ def test_verbose_prints_one_line_per_epoch():
         assert line.endswith(" s")
 
 
-def _reference_train_epoch(X, lengths, Y, sample_weight, order, batch_size, theta, grad,
-                           layers_full, layers_rest, threads_full, threads_rest,
-                           W_out_offset, b_out_offset, l2_ranges, act, bptt_steps,
-                           cross_entropy, flush, adam, mom1, mom2, hyper, counters, norms,
-                           interrupt_after, work):
-    """sigcy._rnn.train_epoch as a Python loop over single steps: numpy gathers the batch,
-    sigcy._rnn.train_loss_grad computes its loss and gradient (tested against finite
-    differences), Python clips and computes Adam's learning rate, sigcy._train's updates
-    (tested bit for bit against scikit-learn's optimizers) step: the loop the estimators
-    ran before their epochs were one compiled call (which summed a batch's sample weights
-    with numpy's pairwise sum; both now sum them in index order)."""
-    from sigcy import _rnn, _train
-    t = theta.dtype.type
-    alpha, clip = float(hyper[_rnn.HY_ALPHA]), float(hyper[_rnn.HY_CLIP])
-    lr, b1, b2 = (float(hyper[k]) for k in (_rnn.HY_LR, _rnn.HY_BETA_1, _rnn.HY_BETA_2))
-    loss_sum = 0.0
-    counters[1] = 0
-    for b, start in enumerate(range(0, X.shape[0], batch_size)):
-        if 0 <= interrupt_after <= counters[1]:
-            raise KeyboardInterrupt
-        idx = order[start:start + batch_size]
-        full = len(idx) == batch_size
-        layers = layers_full if full else layers_rest
-        n_threads = threads_full if full else threads_rest
-        w, sw_sum = None, len(idx)
-        if sample_weight is not None:
-            sw_sum = 0.0
-            for v in sample_weight[idx]:          # in order, in double
-                sw_sum += float(v)
-            w = (sample_weight[idx] / sw_sum).astype(theta.dtype)
-        nbytes = _rnn.train_work_bytes(theta.dtype == np.float32, layers, len(idx), X.shape[1],
-                                       Y.shape[1], n_threads)
-        data_loss, sq, gsq = _rnn.train_loss_grad(
-            np.ascontiguousarray(X[idx]), None if lengths is None else lengths[idx],
-            np.ascontiguousarray(Y[idx]), w, theta, grad, layers, W_out_offset, b_out_offset,
-            l2_ranges, t(alpha / sw_sum), act, bptt_steps, cross_entropy, n_threads, flush,
-            np.empty(nbytes, np.uint8))
-        loss = data_loss + 0.5 * alpha * sq / sw_sum
-        norms[b] = norm = np.sqrt(gsq)
-        if not np.isfinite(loss + norm):
-            return loss_sum, _rnn.EPOCH_NONFINITE_GRAD
-        scale = clip / norm if clip > 0 and norm > clip else 1.0
-        if adam:
-            counters[0] += 1
-            step = int(counters[0])
-            lr_t = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
-            ok = _train.adam_update(theta, grad, t(scale), mom1, mom2, t(b1), t(1 - b1), t(b2),
-                                    t(1 - b2), lr_t, t(hyper[_rnn.HY_EPSILON]),
-                                    np.empty_like(theta))
-        else:
-            ok = _train.sgd_update(theta, grad, t(scale), mom1, t(hyper[_rnn.HY_MOMENTUM]),
-                                   t(lr), bool(hyper[_rnn.HY_NESTEROV]), np.empty_like(theta))
-        if not ok:
-            return loss_sum, _rnn.EPOCH_NONFINITE_STEP
-        loss_sum += loss * len(idx)
-        counters[1] += 1
-    return loss_sum, _rnn.EPOCH_OK
+class _ReferenceTrainer:
+    """Trainer.epoch as a Python loop over single steps: numpy gathers the batch,
+    Trainer.loss_grad computes its loss and gradient (tested against finite differences),
+    Python clips and computes Adam's learning rate with numpy, sigcy._core._step's updates
+    (tested bit for bit against scikit-learn's optimizers) step: the loop the estimators ran
+    before their epochs were one compiled call (sample weights summed in index order)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self.step_callback = None
+        self.adam_steps = self.steps_done = 0
+
+    def set_optimizer(self, solver, **settings):
+        self.trainer.set_optimizer(solver, **settings)
+        self.adam = solver == "adam"
+        self.settings = dict(settings)
+
+    def loss_grad(self, *args):
+        return self.trainer.loss_grad(*args)
+
+    def epoch(self, X, lengths, Y, sample_weight, order, batch_size, theta, grad, mom1, mom2,
+              learning_rate, adam_steps, norms):
+        from sigcy._core import _step
+        from sigcy._core._trainer import EPOCH_NONFINITE_GRAD, EPOCH_NONFINITE_STEP, EPOCH_OK
+        t = theta.dtype.type
+        s = self.settings
+        alpha, clip = s.get("alpha", 0.0), s.get("clip_norm", 0.0)
+        loss_sum = 0.0
+        self.adam_steps, self.steps_done = adam_steps, 0
+        for b, start in enumerate(range(0, X.shape[0], batch_size)):
+            if self.step_callback is not None:
+                self.step_callback(self.steps_done)
+            idx = order[start:start + batch_size]
+            w, sw_sum = None, len(idx)
+            if sample_weight is not None:
+                sw_sum = 0.0
+                for v in sample_weight[idx]:          # in order, in double
+                    sw_sum += float(v)
+                w = (sample_weight[idx] / sw_sum).astype(theta.dtype)
+            data_loss, sq, gsq = self.trainer.loss_grad(
+                np.ascontiguousarray(X[idx]), None if lengths is None else lengths[idx],
+                np.ascontiguousarray(Y[idx]), w, theta, grad, t(alpha / sw_sum))
+            loss = data_loss + 0.5 * alpha * sq / sw_sum
+            norms[b] = norm = np.sqrt(gsq)
+            if not np.isfinite(loss + norm):
+                return loss_sum, EPOCH_NONFINITE_GRAD
+            scale = clip / norm if clip > 0 and norm > clip else 1.0
+            if self.adam:
+                self.adam_steps += 1
+                step = self.adam_steps
+                lr, b1, b2 = s["learning_rate_init"], s["beta_1"], s["beta_2"]
+                lr_t = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
+                ok = _step.adam_update(theta, grad, t(scale), mom1, mom2, t(b1), t(1 - b1),
+                                       t(b2), t(1 - b2), lr_t, t(s["epsilon"]),
+                                       np.empty_like(theta))
+            else:
+                ok = _step.sgd_update(theta, grad, t(scale), mom1, t(s["momentum"]),
+                                      t(learning_rate), bool(s["nesterov"]),
+                                      np.empty_like(theta))
+            if not ok:
+                return loss_sum, EPOCH_NONFINITE_STEP
+            loss_sum += loss * len(idx)
+            self.steps_done += 1
+        return loss_sum, EPOCH_OK
+
+
+def _use_reference_trainer(monkeypatch):
+    make = est_module._BaseRNN._make_trainer
+    monkeypatch.setattr(est_module._BaseRNN, "_make_trainer",
+                        lambda self: _ReferenceTrainer(make(self)))
 
 
 def _ragged_classification(n=90, F=2, seed=1):
@@ -499,7 +512,7 @@ def _ragged_classification(n=90, F=2, seed=1):
 @pytest.mark.filterwarnings("ignore:bptt_steps=.*get no gradient:UserWarning")
 def test_epoch_matches_the_loop_of_single_steps(monkeypatch, case):
     """The compiled epoch (gather, step, clipping, learning rate, update, for every batch)
-    gives the same bits as the loop of single steps in _reference_train_epoch."""
+    gives the same bits as the loop of single steps of _ReferenceTrainer."""
     sw = None
     if case == "adam-clip-shuffle-float64":
         X, y = _toy_classification(n=130)
@@ -524,7 +537,7 @@ def test_epoch_matches_the_loop_of_single_steps(monkeypatch, case):
         est = RNNRegressor(hidden_layer_sizes=(4, 3), activation="relu", batch_size=30,
                            max_iter=4, random_state=4)
     fused = clone(est).fit(X, y, sample_weight=sw)
-    monkeypatch.setattr(est_module._rnn, "train_epoch", _reference_train_epoch)
+    _use_reference_trainer(monkeypatch)
     loop = clone(est).fit(X, y, sample_weight=sw)
     assert fused.n_iter_ == loop.n_iter_ == 4
     assert_array_equal(fused._theta, loop._theta)
@@ -562,9 +575,9 @@ def test_epoch_divergence_matches_the_loop_of_single_steps(monkeypatch, where):
                            learning_rate_init=1e308, clip_norm=None, max_iter=5,
                            random_state=0)
     results = []
-    for epoch in (None, _reference_train_epoch):
-        if epoch is not None:
-            monkeypatch.setattr(est_module._rnn, "train_epoch", epoch)
+    for reference in (False, True):
+        if reference:
+            _use_reference_trainer(monkeypatch)
         reg = clone(est)
         with pytest.raises(ValueError, match=f"diverged.*{where}"):
             reg.fit(X, y)
@@ -584,17 +597,22 @@ def test_keyboard_interrupt_keeps_last_completed_step(monkeypatch, solver):
     est = RNNClassifier(hidden_layer_sizes=3, solver=solver, max_iter=50, batch_size=40,
                         random_state=0)
     results = {}
-    for name, epoch in [("fused", est_module._rnn.train_epoch),
-                        ("loop", _reference_train_epoch)]:
+    make = est_module._BaseRNN._make_trainer
+    for name in ("fused", "loop"):
         calls = {"n": 0}
 
-        def interrupted_epoch(*args, epoch=epoch, calls=calls):
-            calls["n"] += 1
-            args = list(args)
-            args[-2] = 1 if calls["n"] == 2 else -1      # interrupt_after
-            return epoch(*args)
+        def interrupt_at_step_4(steps_done, calls=calls):
+            # called before each step: an interrupt before the second step of epoch 2
+            calls["n"] += steps_done == 0
+            if calls["n"] == 2 and steps_done == 1:
+                raise KeyboardInterrupt
 
-        monkeypatch.setattr(est_module._rnn, "train_epoch", interrupted_epoch)
+        def make_interrupted(self, name=name, hook=interrupt_at_step_4):
+            trainer = make(self) if name == "fused" else _ReferenceTrainer(make(self))
+            trainer.step_callback = hook
+            return trainer
+
+        monkeypatch.setattr(est_module._BaseRNN, "_make_trainer", make_interrupted)
         clf = clone(est)
         with pytest.warns(UserWarning, match="interrupted"):
             clf.fit(X, y)

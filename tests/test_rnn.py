@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import sigcy
 from sigcy import rnn
+from sigcy._core import _gemm
 from sigcy.rnn import elman_backward, elman_forward
 
 # --import-mode=importlib: tests/ is not on sys.path, load the reference by its path.
@@ -136,12 +137,12 @@ _TANH_SCRIPT = """
 import sys
 import numpy as np
 import sigcy
-from sigcy import rnn
+from sigcy._core import _elman
 x = np.load(sys.argv[1])
 out = {"dispatch": np.array(sigcy.build_info()["dispatch"])}
 for name in ("float32", "float64"):
     y = x[name].copy()
-    rnn._rnn._tanh(y)
+    _elman._tanh(y)
     out[name] = y
 np.savez(sys.argv[2], **out)
 """
@@ -232,26 +233,27 @@ def test_weight_gradient_kernel(dtype, k, m, n):
     expected = A.astype(np.float64).T @ B.astype(np.float64)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     C = C0.copy()
-    rnn._rnn._gemm_tn_check(A, B, C, False)
+    _gemm._gemm_tn_check(A, B, C, False)
     assert_allclose(C, expected, **tol)
     C = C0.copy()
-    rnn._rnn._gemm_tn_check(A, B, C, True)
+    _gemm._gemm_tn_check(A, B, C, True)
     assert_allclose(C, C0 + expected, **tol)
     # any block of rows gives the same bits
     if m > 1:
         C_top = np.zeros((m // 2, n), dtype)
-        rnn._rnn._gemm_tn_check(np.ascontiguousarray(A[:, : m // 2]), B, C_top, False)
+        _gemm._gemm_tn_check(np.ascontiguousarray(A[:, : m // 2]), B, C_top, False)
         C_all = np.zeros((m, n), dtype)
-        rnn._rnn._gemm_tn_check(A, B, C_all, False)
+        _gemm._gemm_tn_check(A, B, C_all, False)
         assert_array_equal(C_top, C_all[: m // 2])
 
 
 _PORTABLE_SCRIPT = """
 import sys
 import numpy as np
+import sigcy
 from sigcy import rnn
 p = dict(np.load(sys.argv[1]))
-out = {"target": np.array(rnn._rnn.GEMM_TARGET)}
+out = {"target": np.array(sigcy.build_info()["kernels"]["gemm"])}
 for dtype in (np.float32, np.float64):
     c = {k: p[k].astype(dtype) for k in ("X", "W_in", "W_rec", "b", "h0", "dH")}
     name = np.dtype(dtype).name
@@ -293,8 +295,8 @@ def test_other_gemm_kernels(dispatch, target, tmp_path):
 def test_gemm_kernels_follow_the_other_kernels_dispatch(value):
     # an empty or unknown SIGCY_DISPATCH asks for nothing lower: the GEMM kernels take the
     # best instruction set, as the ufunc kernels do (they picked AVX2 for an empty value)
-    script = ("import sigcy, sigcy._rnn as r; "
-              "print(r.GEMM_TARGET, sigcy.build_info()['dispatch'])")
+    script = ("import sigcy; info = sigcy.build_info(); "
+              "print(info['kernels']['gemm'], info['dispatch'])")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=dict(os.environ, SIGCY_DISPATCH=value), timeout=300,
                           cwd=pathlib.Path(__file__).parent)
@@ -638,15 +640,15 @@ def test_unhashable_activation_is_a_value_error():
 def test_private_loops_check_their_arguments():
     # the compiled loops are private, but a wrong argument must not read or write out of
     # bounds (boundscheck is off inside them)
-    from sigcy import _rnn
+    from sigcy._core import _elman
     X, W_in, W_rec, b = np.ones((4, 3, 2)), np.ones((2, 5)), np.eye(5), np.zeros(5)
     H = np.empty((4, 3, 5))
-    scratch = np.empty(_rnn.scratch_bytes(False, False, 4, 2, 5), np.uint8)
+    scratch = np.empty(_elman.scratch_bytes(False, False, 4, 2, 5), np.uint8)
     good = dict(h0=None, lengths=None, H=H, act=0, row_block=8, n_threads=1)
 
     def forward(**kw):
         a = {**good, **kw}
-        _rnn.elman_forward_loop(X, W_in, W_rec, b, a["h0"], a["lengths"], a["H"], a["act"],
+        _elman.elman_forward_loop(X, W_in, W_rec, b, a["h0"], a["lengths"], a["H"], a["act"],
                                 a["row_block"], a["n_threads"], True, scratch)
 
     forward()
@@ -661,18 +663,18 @@ def test_private_loops_check_their_arguments():
     dA, carry = np.empty_like(H), np.empty((2, 4, 5))
     dX, dW_in, dW_rec = np.empty_like(X), np.empty((2, 5)), np.empty((5, 5))
     db, dh0 = np.empty(5), np.empty((4, 5))
-    bscratch = np.empty(_rnn.scratch_bytes(False, True, 4, 2, 5, 8, 1), np.uint8)
+    bscratch = np.empty(_elman.scratch_bytes(False, True, 4, 2, 5, 8, 1), np.uint8)
     for bptt, gb, dA_ in [(0, 8, dA), (3, 0, dA), (3, 8, np.empty((4, 2, 5)))]:
         with pytest.raises(ValueError, match="bptt_steps 0|grad_block 0|dA has shape"):
-            _rnn.elman_backward_loop(X, H, np.zeros_like(H), W_in, W_rec, None, None, bptt,
+            _elman.elman_backward_loop(X, H, np.zeros_like(H), W_in, W_rec, None, None, bptt,
                                      dA_, carry, dX, dW_in, dW_rec, db, dh0, 0, 8, gb, 1,
                                      True, bscratch)
     # no time steps: every shape agrees, but the loops need at least one step
     X0, H0 = np.ones((4, 0, 2)), np.empty((4, 0, 5))
     with pytest.raises(ValueError, match="n_timesteps 0"):
-        _rnn.elman_forward_loop(X0, W_in, W_rec, b, None, None, H0, 0, 8, 1, True, scratch)
+        _elman.elman_forward_loop(X0, W_in, W_rec, b, None, None, H0, 0, 8, 1, True, scratch)
     with pytest.raises(ValueError, match="n_timesteps 0"):
-        _rnn.elman_backward_loop(X0, H0, H0, W_in, W_rec, None, None, 1, np.empty((4, 0, 5)),
+        _elman.elman_backward_loop(X0, H0, H0, W_in, W_rec, None, None, 1, np.empty((4, 0, 5)),
                                  carry, np.empty((4, 0, 2)), dW_in, dW_rec, db, dh0, 0, 8, 8, 1,
                                  True, bscratch)
 
@@ -764,10 +766,10 @@ def test_recycled_outputs_are_reused_never_shared():
     """H and dX come from sigcy's pool of released blocks: a released H's memory serves the
     next H of its size, two live arrays never share memory, a reused block gives the same
     results, and the pool stays bounded."""
-    from sigcy import _rnn
+    from sigcy._core import _pool
     p = problem(seed=23)
     args = (p["X"], p["W_in"], p["W_rec"], p["b"], p["h0"])
-    _rnn._pool_clear()
+    _pool._pool_clear()
     H1 = elman_forward(*args)
     address = H1.ctypes.data
     expected = H1.copy()
@@ -775,17 +777,17 @@ def test_recycled_outputs_are_reused_never_shared():
     H2 = elman_forward(*args)                  # H1 alive: fresh memory
     assert not np.may_share_memory(H1, H2)
     del H1
-    assert _rnn._pool_state() == (expected.nbytes, [expected.nbytes])
+    assert _pool._pool_state() == (expected.nbytes, [expected.nbytes])
     H3 = elman_forward(*args)                  # takes H1's block
     assert H3.ctypes.data == address
-    assert _rnn._pool_state() == (0, [])
+    assert _pool._pool_state() == (0, [])
     assert_array_equal(H3, expected)
     assert_array_equal(H2, expected)
     view = H3[1:]                              # a view keeps the block alive
     del H3
-    assert _rnn._pool_state() == (0, [])
+    assert _pool._pool_state() == (0, [])
     del view
-    assert _rnn._pool_state()[1] == [expected.nbytes]
+    assert _pool._pool_state()[1] == [expected.nbytes]
     # dX (the shape of X) comes from the pool too, and is independent of X
     dH = np.ones_like(expected)
     dX = elman_backward(p["X"], expected, dH, p["W_in"], p["W_rec"], p["h0"])[0]
@@ -795,23 +797,23 @@ def test_recycled_outputs_are_reused_never_shared():
     base = H4
     while isinstance(base, np.ndarray):
         base = base.base
-    assert isinstance(base, _rnn._Block)
+    assert isinstance(base, _pool._Block)
     del H4, base
     # bounded: 4 blocks and 64 MiB at most, the longest kept evicted first
-    _rnn._pool_clear()
+    _pool._pool_clear()
     for k in range(6):
-        _rnn._Block(1000 + k)                  # allocated, then released at once
-    assert _rnn._pool_state() == (1002 + 1003 + 1004 + 1005, [1002, 1003, 1004, 1005])
-    _rnn._Block(70 * 2**20)                    # larger than the pool: freed, nothing evicted
-    assert _rnn._pool_state()[1] == [1002, 1003, 1004, 1005]
-    _rnn._Block(40 * 2**20)                    # needs a slot: evicts 1002
-    assert _rnn._pool_state()[1] == [1003, 1004, 1005, 40 * 2**20]
-    _rnn._Block(40 * 2**20 + 1)                # needs 40 MiB more: evicts everything
-    assert _rnn._pool_state() == (40 * 2**20 + 1, [40 * 2**20 + 1])
-    _rnn._pool_clear()
-    assert _rnn._pool_state() == (0, [])
+        _pool._Block(1000 + k)                  # allocated, then released at once
+    assert _pool._pool_state() == (1002 + 1003 + 1004 + 1005, [1002, 1003, 1004, 1005])
+    _pool._Block(70 * 2**20)                    # larger than the pool: freed, nothing evicted
+    assert _pool._pool_state()[1] == [1002, 1003, 1004, 1005]
+    _pool._Block(40 * 2**20)                    # needs a slot: evicts 1002
+    assert _pool._pool_state()[1] == [1003, 1004, 1005, 40 * 2**20]
+    _pool._Block(40 * 2**20 + 1)                # needs 40 MiB more: evicts everything
+    assert _pool._pool_state() == (40 * 2**20 + 1, [40 * 2**20 + 1])
+    _pool._pool_clear()
+    assert _pool._pool_state() == (0, [])
     with pytest.raises(ValueError, match="n_bytes must be >= 0"):
-        _rnn._Block(-1)
+        _pool._Block(-1)
 
 
 def test_forward_out_rejected():

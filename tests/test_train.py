@@ -1,4 +1,4 @@
-"""The compiled pieces of the estimators' training step (sigcy/_train.pyx, sigcy/_optimizers.py).
+"""The compiled pieces of the estimators' training step (sigcy/_core/_step.pyx, sigcy/_optimizers.py).
 
 References: scikit-learn's own optimizers (sklearn.neural_network._stochastic_optimizers),
 which the updates must reproduce bit for bit, and scipy/numpy formulas for the losses.
@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import log_expit, log_softmax, softmax
 from sklearn.neural_network import _stochastic_optimizers as sk_opt
 
-from sigcy import _train
+from sigcy._core import _step as _train
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
 
 DTYPES = [np.float64, np.float32]

@@ -1,13 +1,10 @@
 /*
- * Run-time choice of the array loops' instruction set (see sigcy_kernels.c).
- *
- * sigcy_dispatch_init() is called once when sigcy._ufuncs is imported, before any thread can
- * call a loop.  It picks the best build the CPU supports; the environment variable
- * SIGCY_DISPATCH ("baseline", "avx2", "avx512") can ask for a lower one, which the tests use
- * to check the accuracy of every build on one machine.
+ * The array loops' variant for the process's instruction-set level (sigcy_isa.h): the ufunc
+ * loops and the forward row loops, each compiled once per instruction set from
+ * sigcy_kernels.c.  A module that links them calls sigcy_kernels_set_level once, at import,
+ * before any thread can call a loop.
  */
-#include <stdlib.h>
-#include <string.h>
+#include "sigcy_isa.h"
 #include "sigcy_kernels.h"
 
 typedef void (*sigcy_loop_fn)(const char *, ptrdiff_t, char *, ptrdiff_t, ptrdiff_t);
@@ -64,35 +61,15 @@ static const char *sigcy_target = "baseline";
 
 #define SIGCY_SET(name, isa) name##_ptr = name##_##isa;
 
-static int sigcy_cpu_has(const char *isa)
+const char *sigcy_kernels_set_level(int level)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    if (strcmp(isa, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-               && __builtin_cpu_supports("bmi2");
-    if (strcmp(isa, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-               && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
-               && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    (void)isa;
-    return 0;
-}
-
-const char *sigcy_dispatch_init(void)
-{
-    const char *want = getenv("SIGCY_DISPATCH");
-    int allow_avx2 = 1, allow_avx512 = 1;
-    if (want != NULL && strcmp(want, "baseline") == 0) allow_avx2 = allow_avx512 = 0;
-    if (want != NULL && strcmp(want, "avx2") == 0) allow_avx512 = 0;
     sigcy_target = "baseline";
 #define SIGCY_SET_BASELINE(name) SIGCY_SET(name, baseline)
 #define SIGCY_SET_ROWS_BASELINE(name, T, F) SIGCY_SET(name, baseline)
     SIGCY_FOR_EACH_LOOP(SIGCY_SET_BASELINE)
     SIGCY_FOR_EACH_ROWS(SIGCY_SET_ROWS_BASELINE)
 #ifdef SIGCY_HAVE_AVX2
-    if (allow_avx2 && sigcy_cpu_has("avx2")) {
+    if (level >= SIGCY_ISA_AVX2) {
 #define SIGCY_SET_AVX2(name) SIGCY_SET(name, avx2)
 #define SIGCY_SET_ROWS_AVX2(name, T, F) SIGCY_SET(name, avx2)
         SIGCY_FOR_EACH_LOOP(SIGCY_SET_AVX2)
@@ -101,7 +78,7 @@ const char *sigcy_dispatch_init(void)
     }
 #endif
 #ifdef SIGCY_HAVE_AVX512
-    if (allow_avx512 && sigcy_cpu_has("avx512")) {
+    if (level >= SIGCY_ISA_AVX512) {
 #define SIGCY_SET_AVX512(name) SIGCY_SET(name, avx512)
 #define SIGCY_SET_ROWS_AVX512(name, T, F) SIGCY_SET(name, avx512)
         SIGCY_FOR_EACH_LOOP(SIGCY_SET_AVX512)
@@ -109,11 +86,9 @@ const char *sigcy_dispatch_init(void)
         sigcy_target = "avx512";
     }
 #endif
-    (void)allow_avx2; (void)allow_avx512;
+    (void)level;
     return sigcy_target;
 }
-
-const char *sigcy_dispatch_target(void) { return sigcy_target; }
 
 #define SIGCY_FORWARD(name) \
     void name(const char *x, ptrdiff_t iss, char *y, ptrdiff_t oss, ptrdiff_t n) { name##_ptr(x, iss, y, oss, n); }

@@ -400,10 +400,9 @@ void sigcy_bias_tanh_rows_f(float *c, ptrdiff_t rs, const float *b, ptrdiff_t m,
 void sigcy_bias_sigmoid_rows_d(double *c, ptrdiff_t rs, const double *b, ptrdiff_t m, ptrdiff_t n);
 void sigcy_bias_sigmoid_rows_f(float *c, ptrdiff_t rs, const float *b, ptrdiff_t m, ptrdiff_t n);
 
-/* Choose the loops' instruction set (once, at import); returns "avx512", "avx2" or "baseline". */
-const char *sigcy_dispatch_init(void);
-/* The instruction set chosen by sigcy_dispatch_init. */
-const char *sigcy_dispatch_target(void);
+/* Install the loops of an instruction-set level (sigcy_isa.h), once per module, at import;
+ * returns the variant installed: "avx512", "avx2" or "baseline". */
+const char *sigcy_kernels_set_level(int level);
 
 #ifdef __cplusplus
 }

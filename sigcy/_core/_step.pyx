@@ -1,11 +1,8 @@
-"""Compiled pieces of the estimators' training step (sigcy/_estimators.py).
+"""The training step's loops one call at a time: output losses, L2, optimizer steps.
 
-The estimators' epochs are one call of sigcy._rnn.train_epoch (for every mini-batch: the
-recurrences, output layer, loss, L2 term, clipping and the optimizer's step), a single step
-sigcy._rnn.train_loss_grad.  The loss, L2 and optimizer loops they use are C
-(src/sigcy_train.h, declared in _train.pxd), wrapped here for the estimators' other uses
-(gradient_flow, sigcy/_optimizers.py) and the tests.  (With numpy, an optimizer update alone
-was ~8 small array operations and temporaries per step.)
+The estimators' epochs and steps run these C loops inside the trainer (_trainer.pyx); this
+module wraps each for the estimators' other uses (sigcy/_optimizers.py, gradient_flow) and the
+tests (src/sigcy_train.h and src/sigcy_rows.h, declared in _step.pxd and _rows.pxd).
 
 Every loop runs in one thread, in index order, so the results do not depend on anything but
 the inputs.  Per element, the optimizers compute what scikit-learn's numpy code computes, in
@@ -15,6 +12,35 @@ with numpy >= 2, whose promotion rules compute scikit-learn's step in float64 as
 accumulated in double.
 """
 from cython cimport floating
+
+from sigcy._core._dispatch import LEVEL
+from sigcy._core._rows cimport (
+    sigcy_adam_update_d, sigcy_adam_update_f, sigcy_rows_set_level, sigcy_sgd_update_d,
+    sigcy_sgd_update_f,
+)
+
+sigcy_rows_set_level(LEVEL)
+
+
+def sum_in_order(const double[::1] w, const Py_ssize_t[::1] idx=None):
+    """The sum of ``w`` (or of ``w[idx]``) in index order: the order of every weighted sum
+    of the estimators (a mini-batch's sample weights).  0.0 when empty."""
+    cdef Py_ssize_t n = w.shape[0] if idx is None else idx.shape[0], k
+    cdef const Py_ssize_t *idx_ptr = NULL
+    if idx is not None:
+        for k in range(n):
+            if not 0 <= idx[k] < w.shape[0]:
+                raise ValueError(f"idx[{k}] = {idx[k]} is not an index of w")
+        if n:
+            idx_ptr = &idx[0]
+    if n == 0:
+        return 0.0
+    return sigcy_sum_in_order(&w[0], idx_ptr, n)
+
+
+def adam_learning_rate(double learning_rate_init, double beta_1, double beta_2, Py_ssize_t t):
+    """Adam's bias-corrected learning rate after t steps (scikit-learn's formula)."""
+    return sigcy_adam_learning_rate(learning_rate_init, beta_1, beta_2, <double> t)
 
 
 def _loss(bint cross_entropy, const floating[:, ::1] Z, const floating[:, ::1] Y,
