@@ -54,9 +54,8 @@ def _blocks(n_samples, n_hidden, n_threads):
 
 
 # Scratch memory is kept per Python thread between calls, up to _SCRATCH_KEEP_BYTES: a fresh
-# buffer above glibc's mmap threshold (128 KiB) is mapped at allocation and unmapped at release,
-# so every call paid a page fault per 4 KiB of scratch (~10 % of a training step at
-# n_hidden=32, more for the estimators' small mini-batches).
+# buffer above glibc's mmap threshold (128 KiB) is mapped at allocation and unmapped at
+# release, a page fault per 4 KiB at every call (docs/dev/tuning.rst).
 _SCRATCH_KEEP_BYTES = 64 * 2**20
 _MAX_BYTES = int(np.iinfo(np.intp).max)
 _scratch_local = threading.local()

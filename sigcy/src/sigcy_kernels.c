@@ -71,10 +71,8 @@
 /*
  * Software prefetch of contiguous input, AHEAD bytes beyond the block about to be computed.
  * The kernels are long enough that the hardware prefetchers fall behind on arrays larger than
- * the cache: float32 sigmoid on 1e7 elements ran at 1.9 ns/element without it and 0.94 with
- * it (0.88 in cache); float64 at 1.9 without and 1.74 with.  The distances (2 KiB ahead for
- * float32, the current block for the two-pass float64 loops) were the best of 0-16 KiB.  A
- * prefetch never faults, so running past the end of the array is harmless.
+ * the cache (figures and distances: docs/dev/tuning.rst).  A prefetch never faults, so
+ * running past the end of the array is harmless.
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define SIGCY_PREFETCH_BLOCK(p, nbytes, AHEAD)                                               \
