@@ -248,6 +248,17 @@ cdef int want_shape(str name, Py_ssize_t *shape, int ndim, Py_ssize_t d0, Py_ssi
     return 0
 
 
+cdef int _check_weights(Py_ssize_t *W_in_shape, Py_ssize_t *W_rec_shape, Py_ssize_t *h0_shape,
+                        Py_ssize_t n_samples, Py_ssize_t n_features,
+                        Py_ssize_t n_hidden) except -1:
+    """W_in (n_features, n_hidden), W_rec (n_hidden, n_hidden), h0 (n_samples, n_hidden)."""
+    want_shape("W_in", W_in_shape, 2, n_features, n_hidden, 0)
+    want_shape("W_rec", W_rec_shape, 2, n_hidden, n_hidden, 0)
+    if h0_shape != NULL:
+        want_shape("h0", h0_shape, 2, n_samples, n_hidden, 0)
+    return 0
+
+
 cdef int _check_blocks(Py_ssize_t row_block, Py_ssize_t grad_block) except -1:
     if row_block < 1 or grad_block < 1:
         raise ValueError(f"row_block {row_block} or grad_block {grad_block} out of range")
@@ -273,11 +284,9 @@ def elman_forward_loop(
     # sigcy.rnn checks its callers' arrays; these checks keep a direct call of this private
     # loop from reading or writing out of bounds
     cdef Py_ssize_t n_timesteps = X.shape[1], n_features = X.shape[2]
-    want_shape("W_in", W_in.shape, 2, n_features, n_hidden, 0)
-    want_shape("W_rec", W_rec.shape, 2, n_hidden, n_hidden, 0)
+    _check_weights(W_in.shape, W_rec.shape, NULL if h0 is None else h0.shape, n_samples,
+                   n_features, n_hidden)
     want_shape("b", b.shape, 1, n_hidden, 0, 0)
-    if h0 is not None:
-        want_shape("h0", h0.shape, 2, n_samples, n_hidden, 0)
     want_shape("H", H.shape, 3, n_samples, n_timesteps, n_hidden)
     _check_blocks(row_block, 1)
     check_run(act, 1, n_threads, lengths, n_samples, n_timesteps)
@@ -518,10 +527,8 @@ def elman_backward_loop(
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
     # as in elman_forward_loop: no out-of-bounds access whatever a direct call passes
     cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
-    want_shape("W_in", W_in.shape, 2, n_features, n_hidden, 0)
-    want_shape("W_rec", W_rec.shape, 2, n_hidden, n_hidden, 0)
-    if h0 is not None:
-        want_shape("h0", h0.shape, 2, n_samples, n_hidden, 0)
+    _check_weights(W_in.shape, W_rec.shape, NULL if h0 is None else h0.shape, n_samples,
+                   n_features, n_hidden)
     want_shape("H", H.shape, 3, n_samples, n_timesteps, n_hidden)
     want_shape("dH", dH.shape, 3, n_samples, n_timesteps, n_hidden)
     want_shape("dA", dA.shape, 3, n_samples, n_timesteps, n_hidden)

@@ -177,25 +177,21 @@ static sigcy_gemm_tn_d_fn sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_c;
 /* Install the kernels of an instruction-set level (sigcy_isa.h) in this module's table, once,
  * at import, before any thread can call one; returns their name ("avx512", "avx2" or
  * "portable"). */
+#define SIGCY_GEMM_SET(SUF)                                                                  \
+    sigcy_gemm_f_ptr = sigcy_gemm_f_##SUF;                                                   \
+    sigcy_gemm_d_ptr = sigcy_gemm_d_##SUF;                                                   \
+    sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_##SUF;                                             \
+    sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_##SUF;
 static const char *sigcy_gemm_set_level(int level)
 {
-    sigcy_gemm_f_ptr = sigcy_gemm_f_c;
-    sigcy_gemm_d_ptr = sigcy_gemm_d_c;
-    sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_c;
-    sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_c;
+    SIGCY_GEMM_SET(c)
 #ifdef SIGCY_GEMM_X86
     if (level >= SIGCY_ISA_AVX512) {
-        sigcy_gemm_f_ptr = sigcy_gemm_f_avx512;
-        sigcy_gemm_d_ptr = sigcy_gemm_d_avx512;
-        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx512;
-        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx512;
+        SIGCY_GEMM_SET(avx512)
         return "avx512";
     }
     if (level >= SIGCY_ISA_AVX2) {
-        sigcy_gemm_f_ptr = sigcy_gemm_f_avx2;
-        sigcy_gemm_d_ptr = sigcy_gemm_d_avx2;
-        sigcy_gemm_tn_f_ptr = sigcy_gemm_tn_f_avx2;
-        sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_avx2;
+        SIGCY_GEMM_SET(avx2)
         return "avx2";
     }
 #endif
