@@ -166,7 +166,9 @@ def peak_memory_ratios(data, activation):
     # sigcy keeps its scratch (dA, packed weights) per thread between calls: drop it, so that
     # the peaks below include it (older versions keep none)
     scratch = getattr(rnn, "_scratch_local", None)
-    pool_clear = getattr(rnn._rnn, "_pool_clear", lambda: None)   # released H / dX blocks
+    # released H / dX blocks (sigcy._core._pool; sigcy._rnn before the compiled core's split)
+    pool = getattr(rnn, "_pool", None) or getattr(rnn, "_rnn", None)
+    pool_clear = getattr(pool, "_pool_clear", lambda: None)
 
     def drop_scratch():
         if scratch is not None:
