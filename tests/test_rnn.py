@@ -137,7 +137,8 @@ import sys
 import numpy as np
 import sigcy
 from sigcy import rnn
-x = np.load(sys.argv[1])
+with np.load(sys.argv[1]) as f:
+    x = dict(f)
 out = {"dispatch": np.array(sigcy.build_info()["dispatch"])}
 for name in ("float32", "float64"):
     y = x[name].copy()
@@ -187,7 +188,8 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
                            str(tmp_path / "out.npz")], env=dict(os.environ, SIGCY_DISPATCH=isa),
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as f:     # closed before a skip
+        out = dict(f)
     if str(out["dispatch"]) != isa:
         flags = _ulp.cpu_flags()
         if flags is None or not _ulp.CPU_NEEDS[isa] <= flags:
@@ -250,7 +252,8 @@ _PORTABLE_SCRIPT = """
 import sys
 import numpy as np
 from sigcy import rnn
-p = dict(np.load(sys.argv[1]))
+with np.load(sys.argv[1]) as f:
+    p = dict(f)
 out = {"target": np.array(rnn._rnn.GEMM_TARGET)}
 for dtype in (np.float32, np.float64):
     c = {k: p[k].astype(dtype) for k in ("X", "W_in", "W_rec", "b", "h0", "dH")}
@@ -276,7 +279,8 @@ def test_other_gemm_kernels(dispatch, target, tmp_path):
                            str(tmp_path / "out.npz")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as f:     # closed before a skip
+        out = dict(f)
     if str(out["target"]) != target:
         pytest.skip(f"this machine runs {out['target']} for SIGCY_DISPATCH={dispatch}")
     H_ref, grads_ref = reference(p, "tanh", 4)
