@@ -1,9 +1,13 @@
-"""Inspection of fitted recurrent estimators: how the loss gradient flows back in time."""
+"""Inspection of fitted recurrent estimators: how the loss gradient flows back in time.
+
+``gradient_flow`` (also ``sigcy.gradient_flow``) runs the estimator's forward pass and the
+compiled backward pass of :mod:`sigcy.rnn`, and reports the mean gradient norm at every step.
+"""
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from sigcy._network import _single_threaded_blas
-from sigcy.rnn import elman_backward
+from sigcy.rnn import ACTIVATIONS, _backward_pre_activation_grads, elman_backward
 
 __all__ = ["gradient_flow"]
 
@@ -34,6 +38,23 @@ def gradient_flow(estimator, X, y, *, layer=-1):
         shorter than ``n_timesteps`` contribute their carried final state to the steps
         after their end (the gradient there is that of the final state).
 
+    Raises
+    ------
+    ValueError
+        If ``layer`` is not a recurrent layer of the model, or X or y do not match it.
+
+    See Also
+    --------
+    sigcy.rnn.elman_backward : The backward pass whose recursion computes the gradients.
+
+    Notes
+    -----
+    The gradients are those of training: the estimator's ``bptt_steps`` truncates them
+    (nothing flows back across the start of a window), and the activation derivative is
+    taken from the stored states as in :func:`sigcy.rnn.elman_backward`.  The chosen layer's
+    recursion runs without flushing subnormal numbers to zero, so that small gradients are
+    shown as they are.
+
     Examples
     --------
     >>> import numpy as np
@@ -58,6 +79,7 @@ def gradient_flow(estimator, X, y, *, layer=-1):
     layer %= n_rec
     theta = estimator._theta
     W_in, W_rec, _ = estimator._views(theta)
+    lengths, bptt_steps = seq.lengths, estimator.bptt_steps
     with _single_threaded_blas():
         states, Z = estimator._forward(seq, theta)
         _, dZ = estimator._output_loss_grad(Z, Y, None)
@@ -66,25 +88,29 @@ def gradient_flow(estimator, X, y, *, layer=-1):
         dH[:, -1] = dZ @ W_in[-1].T
         for i in reversed(range(layer + 1, n_rec)):
             dH = elman_backward(states[i - 1], states[i], dH, W_in[i], W_rec[i],
-                                activation=estimator.activation, lengths=seq.lengths,
-                                bptt_steps=estimator.bptt_steps)[0]
-    # The gradient at every state of the chosen layer, step by step (analysis, not a hot
-    # loop): g_t = dH_t + [dA_{t+1} @ W_rec^T], dA_t = g_t * act'(H_t).
-    H = states[layer]
-    n, T, _ = H.shape
-    lengths = np.full(n, T) if seq.lengths is None else seq.lengths
-    act = estimator.activation
-    Wt = W_rec[layer].T
-    norms = np.empty((n, T))
-    carry = np.zeros_like(dH[:, 0])
-    for t in reversed(range(T)):
-        g = dH[:, t] + carry
-        norms[:, t] = np.linalg.norm(g, axis=1)
-        h = H[:, t]
-        d = h * (1 - h) if act == "sigmoid" else (1 - h * h if act == "tanh" else (h > 0))
-        real = (t < lengths)[:, None]
-        # a carried copy (t >= length) passes its gradient on to the previous step unchanged
-        carry = np.where(real, (g * d) @ Wt, g)
-        if estimator.bptt_steps is not None and t % estimator.bptt_steps == 0:
-            carry = np.zeros_like(carry)
-    return norms.mean(axis=0)
+                                activation=estimator.activation, lengths=lengths,
+                                bptt_steps=bptt_steps)[0]
+        # The chosen layer's state gradients from its pre-activation gradients dA (the
+        # compiled backward pass): g_t = dH_t + dA_{t+1} @ W_rec^T, one product for all
+        # steps, with nothing flowing back across a truncation window's start, and
+        # g_t = dH_t + g_{t+1} where step t+1 is a carried copy of step t (t+1 >= length,
+        # dA_{t+1} = 0).
+        H = states[layer]
+        n, T, n_hidden = H.shape
+        dA = _backward_pre_activation_grads(
+            seq.X if layer == 0 else states[layer - 1], H, dH, W_in[layer], W_rec[layer],
+            ACTIVATIONS[estimator.activation], lengths, bptt_steps)
+        flows = np.ones(T, dtype=bool)    # flows[t]: back from step t to step t-1
+        if bptt_steps is not None:
+            flows[::bptt_steps] = False
+            dA[:, ~flows] = 0
+        back = (dA.reshape(-1, n_hidden) @ W_rec[layer].T).reshape(n, T, n_hidden)
+    G = dA                                # dA's memory is free again
+    np.add(dH[:, :-1], back[:, 1:], out=G[:, :-1])
+    G[:, -1] = dH[:, -1]
+    if lengths is not None:
+        for t in reversed(range(T - 1)):
+            carried = lengths <= t + 1
+            if flows[t + 1] and carried.any():
+                G[carried, t] = dH[carried, t] + G[carried, t + 1]
+    return np.linalg.norm(G, axis=2).astype(np.float64).mean(axis=0)
