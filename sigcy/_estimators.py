@@ -84,6 +84,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "callback": [callable, None],
     }
 
     def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
@@ -92,7 +93,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 clip_norm=5.0, bptt_steps=None):
+                 clip_norm=5.0, bptt_steps=None, callback=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -118,6 +119,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.max_fun = max_fun
         self.clip_norm = clip_norm
         self.bptt_steps = bptt_steps
+        self.callback = callback
+
+    def __setstate__(self, state):
+        # a model pickled before the callback parameter existed has none
+        state.setdefault("callback", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -461,7 +468,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     print(f"Epoch {self.n_iter_}: loss = {self.loss_:.8f}{val}, "
                           f"grad norm = {self.grad_norm_curve_[-1]:.4g}, "
                           f"{time.perf_counter() - start:.3f} s", flush=True)
+                stop = self.callback is not None and self.callback(self)
                 self._optimizer.iteration_ends(self.t_)
+                if stop:
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -556,7 +566,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     def _fit_lbfgs(self, seq, Y, sample_weight):
         theta = self._theta
-        last = {"x": theta.astype(np.float64), "norm": np.nan}
+        last = {"x": theta.astype(np.float64), "norm": np.nan, "stopped": False}
+        n_iter, t = self.n_iter_, self.t_
 
         def fun(x):
             theta[...] = x
@@ -573,6 +584,11 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 print(f"Iteration {len(self.loss_curve_)}: loss = "
                       f"{intermediate_result.fun:.8f}, grad norm = {last['norm']:.4g}",
                       flush=True)
+            self.n_iter_ += 1
+            self.t_ += len(seq)
+            if self.callback is not None and self.callback(self):
+                last["stopped"] = True
+                raise StopIteration      # scipy ends the minimization (scipy >= 1.11)
 
         try:
             res = scipy.optimize.minimize(
@@ -580,7 +596,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                          "gtol": self.tol})
             x, loss, nit = res.x, float(res.fun), int(res.nit)
-            if res.status != 0:
+            if res.status != 0 and not last["stopped"]:
                 warnings.warn(f"lbfgs failed to converge after {nit} iteration(s) "
                               f"(status={res.status}): {res.message}\n\nIncrease the number of "
                               f"iterations (max_iter) or scale the data.", ConvergenceWarning)
@@ -589,6 +605,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             x, nit = last["x"], len(self.loss_curve_)
             loss = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         theta[...] = x
+        # n_iter_ and t_ from scipy's count (the callback kept them up to date meanwhile)
+        self.n_iter_, self.t_ = n_iter, t
         self._check_finite(loss, theta, "L-BFGS")
         self.n_iter_ += nit
         self.t_ += nit * len(seq)
@@ -685,6 +703,10 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         of this many steps (see :func:`sigcy.rnn.elman_backward`).  None: full BPTT.  The
         windows cut the padded time axis of sequences of different lengths: a sequence
         that ends before the last window gets no gradient (``fit`` warns).
+    callback : callable or None, default=None
+        Called after every epoch (every iteration for "lbfgs") as ``callback(estimator)``;
+        the fitted curves (``loss_curve_``, ``validation_scores_``, ``grad_norm_curve_``,
+        ``n_iter_``) are up to date.  If it returns True, fitting stops after this epoch.
 
     Attributes
     ----------
@@ -992,6 +1014,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Global gradient-norm clipping.
     bptt_steps : int or None, default=None
         Truncated BPTT window.
+    callback : callable or None, default=None
+        Called as ``callback(estimator)`` after every epoch (iteration for "lbfgs"), as in
+        RNNClassifier; returning True stops the fit.
 
     Attributes
     ----------
