@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import sigcy
 from sigcy import rnn
+from sigcy.__main__ import ulp_errors   # the CLI's: |y - exact| / spacing at exact
 from sigcy.rnn import elman_backward, elman_forward
 
 # --import-mode=importlib: tests/ is not on sys.path, load the reference by its path.
@@ -125,13 +126,6 @@ def test_blocking_matches_reference(monkeypatch, row_block, col_block):
         assert_allclose(g, g_ref, rtol=1e-12, atol=1e-13, err_msg=name)
 
 
-def _ulp_error(got, exact, dtype):
-    exact = exact.astype(np.float64)
-    ulp = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
-    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
-    return np.abs(got.astype(np.float64) - exact) / ulp
-
-
 _TANH_SCRIPT = """
 import sys
 import numpy as np
@@ -164,14 +158,6 @@ def _tanh_inputs(dtype):
         [0.0, tiny, 2.0**-7, 2.0**-4, 0.1733, 0.5, 9.0, 9.02, 19.0, 19.1, 400.0],
     ]).astype(dtype)
     return np.concatenate([x, -x])
-
-
-def _tanh_ulp(got, exact, dtype):
-    # |got - exact| in units of the spacing at exact, with exact not rounded to dtype first
-    # (exact: mpmath values or long double)
-    ulp = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
-    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
-    return (np.abs(got.astype(np.longdouble) - exact) / ulp).astype(np.float64)
 
 
 @pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
@@ -209,7 +195,7 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
         assert np.max(err / ulp) <= bound, (isa, name, np.max(err / ulp))
         if np.finfo(np.longdouble).nmant > 52:
             exact = np.tanh(x.astype(np.longdouble))
-            assert np.max(_tanh_ulp(got, exact, dtype)) <= bound, (isa, name)
+            assert np.max(ulp_errors(got, exact, dtype)) <= bound, (isa, name)
         # tanh(x) = x for tiny x (no flush to zero in a plain call), odd symmetry bit for bit
         small = np.abs(x) < (2.0**-30 if dtype == np.float32 else 2.0**-60)
         assert_array_equal(got[small], x[small])
