@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 from sigcy._build_info import build_info
 from sigcy._ufuncs import log_sigmoid, sigmoid, sigmoid_derivative
 from sigcy import datasets, rnn
-from sigcy._estimators import RNNClassifier, RNNRegressor, gradient_flow
+from sigcy._estimators import RNNClassifier, RNNRegressor
+from sigcy.inspection import gradient_flow
 
 __all__ = ["sigmoid", "sigmoid_derivative", "log_sigmoid", "build_info", "rnn", "datasets",
            "RNNClassifier", "RNNRegressor", "gradient_flow", "__version__"]

@@ -50,10 +50,14 @@ def _reference_sigmoid(x):
 
 
 def ulp_errors(y, ref, dtype):
-    """|y - ref| in units of the last place of ref (in `dtype`)."""
+    """|y - ref| in units of the last place of ref (in `dtype`), as long doubles.
+
+    ref is the exact value in extended precision (np.longdouble), not rounded to `dtype`
+    first; the unit is the spacing of `dtype` at ref rounded to `dtype` (at least the
+    smallest subnormal).  Also used by the tests (tests/test_rnn.py).
+    """
     ref_d = ref.astype(dtype)
     spacing = np.spacing(np.abs(ref_d)).astype(np.longdouble)
-    # spacing(|r|) is the ulp just above |r|; at a power of two use the ulp below
     tiny = np.finfo(dtype).smallest_subnormal
     spacing = np.maximum(spacing, tiny)
     return np.abs(y.astype(np.longdouble) - ref) / spacing

@@ -1,4 +1,10 @@
-"""RNNClassifier and RNNRegressor: scikit-learn estimators on sigcy's Elman kernels."""
+"""RNNClassifier and RNNRegressor: scikit-learn estimators on sigcy's Elman kernels.
+
+This module holds the estimator classes and the fit loops.  The input sequences are checked
+and padded by ``_sequences``, the flat parameter vector is laid out and initialised by
+``_network``, and ``gradient_flow`` lives in ``sigcy.inspection`` (still importable from
+here, as older code did).
+"""
 import math
 import time
 import warnings
@@ -7,7 +13,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -23,81 +28,30 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
-from threadpoolctl import ThreadpoolController
 
 from sigcy._core import _step
-from sigcy._core._trainer import EPOCH_NONFINITE_GRAD, EPOCH_NONFINITE_STEP, Trainer
+from sigcy._core._trainer import EPOCH_NONFINITE_GRAD, EPOCH_NONFINITE_STEP
+from sigcy._network import (
+    _hidden_sizes,
+    _initial_theta,
+    _make_layout,
+    _make_trainer,
+    _single_threaded_blas,
+    _views,
+)
 from sigcy._optimizers import AdamOptimizer, SGDOptimizer
+from sigcy._sequences import (
+    _FLOAT_DTYPES,
+    _as_3d,
+    _check_batch_weights,
+    _Sequences,
+    _sum_in_order,
+)
 from sigcy._ufuncs import log_sigmoid, sigmoid
-from sigcy.rnn import ACTIVATIONS, _blocks, _forward_into, _n_threads, elman_backward
+from sigcy.inspection import gradient_flow
+from sigcy.rnn import ACTIVATIONS, _forward_into
 
 __all__ = ["RNNClassifier", "RNNRegressor", "gradient_flow"]
-
-_FLOAT_DTYPES = (np.float64, np.float32)
-
-_blas_controller = None
-
-
-def _single_threaded_blas():
-    """A context limiting numpy's BLAS to one thread (once per fit or predict call).
-
-    The recurrences are sigcy's own kernels, whose bits do not depend on the thread count;
-    the output layer's matrix products go through numpy's BLAS, whose multi-threaded GEMM
-    may split sums differently for different thread counts.  The controller is built once
-    (a fresh ``threadpool_limits`` scans the loaded libraries).
-    """
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    return _blas_controller.limit(limits=1)
-
-
-# --------------------------------------------------------------------------- input handling
-class _Sequences:
-    """Validated sequences: a C-contiguous (n_samples, n_timesteps, n_features) array and the
-    length of each sequence (None when all have n_timesteps)."""
-
-    __slots__ = ("X", "lengths")
-
-    def __init__(self, X, lengths=None):
-        self.X = X
-        self.lengths = lengths
-
-    def __len__(self):
-        return self.X.shape[0]
-
-    def take(self, idx):
-        return _Sequences(np.ascontiguousarray(self.X[idx]),
-                          None if self.lengths is None else self.lengths[idx])
-
-
-def _ragged_to_padded(X, dtype, name):
-    """A list of 2-D arrays (T_i, n_features) -> padded 3-D array and lengths."""
-    seqs = []
-    for i, s in enumerate(X):
-        s = check_array(s, dtype=dtype, ensure_2d=False, ensure_min_samples=0,
-                        input_name=f"{name}[{i}]")
-        if s.ndim != 2:
-            raise ValueError(
-                f"{name} is a list of sequences of different lengths, so each must be a 2-D "
-                f"array (n_timesteps_i, n_features); {name}[{i}] has shape {s.shape}."
-            )
-        if s.shape[0] == 0:
-            raise ValueError(f"{name}[{i}] is an empty sequence (shape {s.shape}); every "
-                             f"sequence needs at least one time step.")
-        seqs.append(s)
-    n_features = {s.shape[1] for s in seqs}
-    if len(n_features) > 1:
-        raise ValueError(f"The sequences in {name} have different numbers of features: "
-                         f"{sorted(n_features)}.")
-    out_dtype = np.result_type(*[s.dtype for s in seqs])
-    if out_dtype not in _FLOAT_DTYPES:
-        out_dtype = np.float64
-    lengths = np.array([s.shape[0] for s in seqs], dtype=np.intp)
-    padded = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]), dtype=out_dtype)
-    for i, s in enumerate(seqs):
-        padded[i, : s.shape[0]] = s
-    return padded, lengths
 
 
 # --------------------------------------------------------------------------- the estimators
@@ -131,6 +85,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "bptt_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "callback": [callable, None],
     }
 
     def __init__(self, hidden_layer_sizes=(32,), activation="sigmoid", *, solver="adam",
@@ -139,7 +94,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 clip_norm=5.0, bptt_steps=None):
+                 clip_norm=5.0, bptt_steps=None, callback=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -165,6 +120,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.max_fun = max_fun
         self.clip_norm = clip_norm
         self.bptt_steps = bptt_steps
+        self.callback = callback
+
+    def __setstate__(self, state):
+        # a model pickled before the callback parameter existed has none
+        state.setdefault("callback", None)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -178,28 +139,9 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         dtype = _FLOAT_DTYPES
         if not reset:
             dtype = self._theta.dtype
-        if isinstance(X, (list, tuple)) and len(X):
-            try:
-                X = np.asarray(X)
-            except ValueError:            # sequences of different lengths
-                padded, lengths = _ragged_to_padded(X, dtype, "X")
-                return self._check_3d(padded, lengths, reset)
-        if sp.issparse(X):
-            ndim = None
-        elif hasattr(X, "shape"):
-            ndim = len(X.shape)
-        else:
-            ndim = np.asarray(X).ndim
-        if ndim == 3:
-            X = check_array(X, dtype=dtype, allow_nd=True, input_name="X")
-            if X.shape[1] == 0:
-                raise ValueError(f"X has shape {X.shape}: zero time steps; need at least one.")
-            return self._check_3d(X, None, reset)
-        if ndim is not None and ndim > 3:
-            raise ValueError(
-                f"X has shape {np.shape(X)}: expected a 2-D array (n_samples, n_timesteps), a "
-                f"3-D array (n_samples, n_timesteps, n_features) or a list of 2-D arrays."
-            )
+        X, lengths, is_3d = _as_3d(X, dtype)
+        if is_3d:
+            return self._check_3d(X, lengths, reset)
         if not reset and self._input_ndim == 3:
             raise ValueError(
                 f"X has shape {np.shape(X)}, but this {name} was fitted on 3-D sequences with "
@@ -246,69 +188,16 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
     def _validate_y(self, y, n_samples, first_pass, incremental, classes):
         """Validate y; return the 2-D float targets of the output layer."""
 
-    def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral) and not isinstance(sizes, (bool, np.bool_)):
-            return [int(sizes)]
-        sizes = list(sizes)
-        if not sizes or any(not isinstance(s, Integral) or isinstance(s, (bool, np.bool_))
-                            or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a positive int or a non-empty "
-                             f"sequence of positive ints, got {self.hidden_layer_sizes!r}.")
-        return [int(s) for s in sizes]
-
-    def _make_layout(self, n_in, n_outputs):
-        """Shapes and offsets of every parameter inside the flat vector ``_theta``."""
-        hidden = self._hidden_sizes()
-        layout = []
-        offset = 0
-
-        def add(name, layer, shape):
-            nonlocal offset
-            size = int(np.prod(shape))
-            layout.append((name, layer, shape, offset, offset + size))
-            offset += size
-
-        prev = n_in
-        for i, h in enumerate(hidden):
-            add("W_in", i, (prev, h))
-            add("W_rec", i, (h, h))
-            add("b", i, (h,))
-            prev = h
-        add("W_in", len(hidden), (prev, n_outputs))
-        add("b", len(hidden), (n_outputs,))
-        return layout, offset
-
     def _views(self, flat):
         """(W_in list, W_rec list, b list) of views into a flat vector laid out as _theta."""
-        n_layers = self.n_layers_
-        views = {"W_in": [None] * n_layers, "W_rec": [None] * (n_layers - 1),
-                 "b": [None] * n_layers}
-        for name, layer, shape, start, stop in self._layout:
-            views[name][layer] = flat[start:stop].reshape(shape)
-        return views["W_in"], views["W_rec"], views["b"]
+        return _views(self._layout, flat)
 
     def _initialize(self, n_in, n_outputs, dtype):
-        rng = self._random_state
-        self._hidden_sizes_ = self._hidden_sizes()
+        self._hidden_sizes_ = _hidden_sizes(self.hidden_layer_sizes)
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(self._hidden_sizes_) + 1
-        self._layout, n_params = self._make_layout(n_in, n_outputs)
-        theta = np.zeros(n_params, dtype=np.float64)
-        W_in, W_rec, _ = self._views(theta)
-        # Glorot-uniform input weights and orthogonal recurrent weights, both times 4 for
-        # sigmoid (its slope at 0 is 1/4: the linearised step is then orthogonal, as for
-        # tanh); Glorot-uniform output weights; zero biases.  See RNNClassifier's Notes.
-        gain = 4.0 if self.activation == "sigmoid" else 1.0
-        for i, W in enumerate(W_in):
-            bound = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
-            if i < len(W_rec):
-                bound *= gain
-            W[...] = rng.uniform(-bound, bound, W.shape)
-        for W in W_rec:
-            q, r = np.linalg.qr(rng.standard_normal(W.shape))
-            W[...] = gain * q * np.where(np.diag(r) < 0, -1.0, 1.0)
-        self._theta = theta.astype(dtype)
+        self._layout, _ = _make_layout(self._hidden_sizes_, n_in, n_outputs)
+        self._theta = _initial_theta(self._layout, self.activation, self._random_state, dtype)
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
@@ -375,24 +264,9 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         return states, Z
 
     def _make_trainer(self):
-        """The compiled training step and epoch of this network (sigcy._core._trainer):
-        the layer table and offsets from the parameter layout, the thread count and blocks
-        of each batch shape from sigcy.rnn's policy."""
-        offsets = {(name, layer): (start, shape) for name, layer, shape, start, _ in self._layout}
-        n_rec = self.n_layers_ - 1
-        hidden = [offsets[("W_rec", i)][1][0] for i in range(n_rec)]
-        layers = [(offsets[("W_in", i)][0], offsets[("W_rec", i)][0], offsets[("b", i)][0],
-                   offsets[("W_in", i)][1][0], h) for i, h in enumerate(hidden)]
-        l2_ranges = [(start, stop) for name, _, _, start, stop in self._layout if name != "b"]
-
-        def blocks(n_samples, n_timesteps):
-            n_threads = _n_threads(n_samples, n_timesteps, max(hidden))
-            return n_threads, [_blocks(n_samples, h, n_threads) for h in hidden]
-
-        return Trainer(layers, offsets[("W_in", n_rec)][0], offsets[("b", n_rec)][0],
-                       l2_ranges, self._theta.size, self.n_outputs_,
-                       ACTIVATIONS[self.activation], self._cross_entropy,
-                       0 if self.bptt_steps is None else self.bptt_steps, blocks)
+        """The compiled training step and epoch of this network (sigcy._network)."""
+        return _make_trainer(self._layout, self.n_outputs_, ACTIVATIONS[self.activation],
+                             self._cross_entropy, self.bptt_steps)
 
     def _trainer(self):
         """The trainer, kept for the fit (a new one outside of fit)."""
@@ -419,7 +293,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             w = None
         else:
             # summed in index order, as the compiled epoch sums a mini-batch's weights
-            sw_sum = _step.sum_in_order(np.ascontiguousarray(sample_weight, dtype=np.float64))
+            sw_sum = _sum_in_order(sample_weight)
             w = (sample_weight / sw_sum).astype(dtype)
         if grad is None:
             grad = np.empty_like(theta)
@@ -448,7 +322,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(sample_weight, seq.X[:, 0, 0],
                                                      dtype=np.float64)
-                if self.solver == "lbfgs" and np.add.accumulate(sample_weight)[-1] == 0:
+                if self.solver == "lbfgs" and _sum_in_order(sample_weight) == 0:
                     raise ValueError("The sample weights sum to zero: the weighted mean loss "
                                      "is undefined.")
             if first_pass:
@@ -494,27 +368,6 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 f"{type(self).__name__} diverged: the loss or the weights became non-finite "
                 f"({where}); the weights were reset to the last finite step. Try {advice}."
             )
-
-    @staticmethod
-    def _check_batch_weights(sample_weight, order, batch_size, index):
-        """ValueError if the sample weights of a mini-batch of this epoch sum to zero (its
-        weighted mean loss is undefined); sums in index order, as the compiled step's.
-        index[j]: the caller's index of training sample j (early stopping holds some out)."""
-        w = sample_weight[order]
-        starts = np.arange(0, w.shape[0], batch_size)
-        if w.min() >= 0:        # a sum of non-negative values is 0 only if all are, any order
-            sums = np.add.reduceat(w, starts)
-        else:
-            sums = np.array([np.add.accumulate(w[a:a + batch_size])[-1] for a in starts])
-        bad = np.flatnonzero(sums == 0)
-        if bad.size:
-            k = bad[0]
-            samples = index[order[starts[k]:starts[k] + batch_size]]
-            raise ValueError(
-                f"The sample weights of a mini-batch sum to zero (batch {k + 1} of "
-                f"{starts.shape[0]}, samples {samples!r}): its "
-                f"weighted mean loss is undefined. Use a larger batch_size or fewer zero "
-                f"weights.")
 
     def _fit_stochastic(self, seq, Y, sample_weight, incremental):
         theta = self._theta
@@ -566,7 +419,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 if self.shuffle:
                     order = self._random_state.permutation(n_samples)
                 if check_weights:
-                    self._check_batch_weights(sample_weight, order, batch_size, sample_index)
+                    _check_batch_weights(sample_weight, order, batch_size, sample_index)
                 accumulated_loss, norms = self._run_epoch(epoch, order)
                 self.n_iter_ += 1
                 self.t_ += n_samples
@@ -596,7 +449,10 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                     print(f"Epoch {self.n_iter_}: loss = {self.loss_:.8f}{val}, "
                           f"grad norm = {self.grad_norm_curve_[-1]:.4g}, "
                           f"{time.perf_counter() - start:.3f} s", flush=True)
+                stop = self.callback is not None and self.callback(self)
                 self._optimizer.iteration_ends(self.t_)
+                if stop:
+                    break
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -665,7 +521,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     def _fit_lbfgs(self, seq, Y, sample_weight):
         theta = self._theta
-        last = {"x": theta.astype(np.float64), "norm": np.nan}
+        last = {"x": theta.astype(np.float64), "norm": np.nan, "stopped": False}
+        n_iter, t = self.n_iter_, self.t_
 
         def fun(x):
             theta[...] = x
@@ -682,6 +539,11 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 print(f"Iteration {len(self.loss_curve_)}: loss = "
                       f"{intermediate_result.fun:.8f}, grad norm = {last['norm']:.4g}",
                       flush=True)
+            self.n_iter_ += 1
+            self.t_ += len(seq)
+            if self.callback is not None and self.callback(self):
+                last["stopped"] = True
+                raise StopIteration      # scipy ends the minimization (scipy >= 1.11)
 
         try:
             res = scipy.optimize.minimize(
@@ -689,7 +551,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                          "gtol": self.tol})
             x, loss, nit = res.x, float(res.fun), int(res.nit)
-            if res.status != 0:
+            if res.status != 0 and not last["stopped"]:
                 warnings.warn(f"lbfgs failed to converge after {nit} iteration(s) "
                               f"(status={res.status}): {res.message}\n\nIncrease the number of "
                               f"iterations (max_iter) or scale the data.", ConvergenceWarning)
@@ -698,6 +560,8 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
             x, nit = last["x"], len(self.loss_curve_)
             loss = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         theta[...] = x
+        # n_iter_ and t_ from scipy's count (the callback kept them up to date meanwhile)
+        self.n_iter_, self.t_ = n_iter, t
         self._check_finite(loss, theta, "L-BFGS")
         self.n_iter_ += nit
         self.t_ += nit * len(seq)
@@ -794,6 +658,10 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         of this many steps (see :func:`sigcy.rnn.elman_backward`).  None: full BPTT.  The
         windows cut the padded time axis of sequences of different lengths: a sequence
         that ends before the last window gets no gradient (``fit`` warns).
+    callback : callable or None, default=None
+        Called after every epoch (every iteration for "lbfgs") as ``callback(estimator)``;
+        the fitted curves (``loss_curve_``, ``validation_scores_``, ``grad_norm_curve_``,
+        ``n_iter_``) are up to date.  If it returns True, fitting stops after this epoch.
 
     Attributes
     ----------
@@ -1101,6 +969,9 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Global gradient-norm clipping.
     bptt_steps : int or None, default=None
         Truncated BPTT window.
+    callback : callable or None, default=None
+        Called as ``callback(estimator)`` after every epoch (iteration for "lbfgs"), as in
+        RNNClassifier; returning True stops the fit.
 
     Attributes
     ----------
@@ -1246,86 +1117,3 @@ n_timesteps), or list of arrays of shape (n_timesteps_i, n_features)
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
-
-
-# --------------------------------------------------------------------------- analysis
-def gradient_flow(estimator, X, y, *, layer=-1):
-    """Mean norm of the loss gradient with respect to each hidden state of a fitted model.
-
-    For every time step ``t`` it returns the mean over the samples of ``||dL_i/dh_t||``,
-    where ``L_i`` is sample ``i``'s own loss (cross-entropy or half squared error, without
-    the L2 term) and ``h_t`` the state of one recurrent layer.  Plotted against ``t`` on a
-    log scale it shows how fast gradients vanish (or explode) going back in time.
-
-    Parameters
-    ----------
-    estimator : RNNClassifier or RNNRegressor
-        A fitted estimator.
-    X : array-like or list of arrays
-        Input sequences, as the estimator's ``predict`` takes them.
-    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        Targets.
-    layer : int, default=-1
-        Which recurrent layer (the last, which feeds the output, by default).
-
-    Returns
-    -------
-    norms : ndarray of shape (n_timesteps,)
-        Mean gradient norm at each time step; ``norms[-1]`` is at the final state.  Sequences
-        shorter than ``n_timesteps`` contribute their carried final state to the steps
-        after their end (the gradient there is that of the final state).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sigcy import RNNClassifier, gradient_flow
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.standard_normal((100, 30, 1))
-    >>> y = (X[:, -1, 0] > 0).astype(int)
-    >>> clf = RNNClassifier(hidden_layer_sizes=8, tol=1e-2, random_state=0).fit(X, y)
-    >>> norms = gradient_flow(clf, X, y)
-    >>> norms.shape
-    (30,)
-    >>> bool(norms[0] < 1e-3 * norms[-1])    # sigmoid: vanished 30 steps back
-    True
-    """
-    check_is_fitted(estimator, "_theta")
-    seq = estimator._validate_X(X, reset=False)
-    Y = np.ascontiguousarray(estimator._validate_y(y, len(seq), False, False, None),
-                             dtype=estimator._theta.dtype)
-    n_rec = estimator.n_layers_ - 1
-    if not -n_rec <= layer < n_rec:
-        raise ValueError(f"layer={layer} is out of range for {n_rec} recurrent layer(s).")
-    layer %= n_rec
-    theta = estimator._theta
-    W_in, W_rec, _ = estimator._views(theta)
-    with _single_threaded_blas():
-        states, Z = estimator._forward(seq, theta)
-        _, dZ = estimator._output_loss_grad(Z, Y, None)
-        dZ *= Z.shape[0]           # per-sample losses, not their mean
-        dH = np.zeros_like(states[-1])
-        dH[:, -1] = dZ @ W_in[-1].T
-        for i in reversed(range(layer + 1, n_rec)):
-            dH = elman_backward(states[i - 1], states[i], dH, W_in[i], W_rec[i],
-                                activation=estimator.activation, lengths=seq.lengths,
-                                bptt_steps=estimator.bptt_steps)[0]
-    # The gradient at every state of the chosen layer, step by step (analysis, not a hot
-    # loop): g_t = dH_t + [dA_{t+1} @ W_rec^T], dA_t = g_t * act'(H_t).
-    H = states[layer]
-    n, T, _ = H.shape
-    lengths = np.full(n, T) if seq.lengths is None else seq.lengths
-    act = estimator.activation
-    Wt = W_rec[layer].T
-    norms = np.empty((n, T))
-    carry = np.zeros_like(dH[:, 0])
-    for t in reversed(range(T)):
-        g = dH[:, t] + carry
-        norms[:, t] = np.linalg.norm(g, axis=1)
-        h = H[:, t]
-        d = h * (1 - h) if act == "sigmoid" else (1 - h * h if act == "tanh" else (h > 0))
-        real = (t < lengths)[:, None]
-        # a carried copy (t >= length) passes its gradient on to the previous step unchanged
-        carry = np.where(real, (g * d) @ Wt, g)
-        if estimator.bptt_steps is not None and t % estimator.bptt_steps == 0:
-            carry = np.zeros_like(carry)
-    return norms.mean(axis=0)

@@ -1,5 +1,4 @@
 """The main job behind ``sigcy fit``: data, fit with progress, gradient flow, figure."""
-import contextlib
 import os
 import sys
 import time
@@ -8,7 +7,6 @@ import warnings
 import numpy as np
 
 from sigcy.rnn import ACTIVATIONS
-
 
 
 class DataError(ValueError):
@@ -69,46 +67,51 @@ def load_user_data(path, n_features=None, task="auto"):
     return X, y, is_classification
 
 
-class _EveryNthEpoch:
-    """A stdout filter keeping one "Epoch k: ..." line in n (and every other line)."""
+class _Progress:
+    """A fit callback printing one epoch line in ``every``, from the estimator's curves.
 
-    def __init__(self, stream, n, indent="  "):
-        self.stream, self.n, self.indent, self.buffer, self.last = stream, n, indent, "", None
-        self.last_printed = None
+    ``finish()`` prints the last epoch's line if it was not printed yet.
+    """
 
-    def write(self, text):
-        self.buffer += text
-        while "\n" in self.buffer:
-            line, self.buffer = self.buffer.split("\n", 1)
-            if line.startswith("Epoch "):
-                self.last = line
-                if int(line.split()[1].rstrip(":")) % self.n:
-                    continue
-                self.last_printed = line
-            self.stream.write(self.indent + line + "\n")
-            self.stream.flush()
+    def __init__(self, stream, every, indent="  "):
+        self.stream, self.every, self.indent = stream, every, indent
+        self.pending = None                 # the last epoch's line, not printed yet
+        self.tick = time.perf_counter()
 
-    def flush(self):
-        self.stream.flush()
+    def __call__(self, estimator):
+        now = time.perf_counter()
+        scores = estimator.validation_scores_
+        val = f", validation score = {scores[-1]:.6f}" if scores else ""
+        word = "Iteration" if estimator.solver == "lbfgs" else "Epoch"
+        self.pending = (f"{word} {estimator.n_iter_}: loss = {estimator.loss_curve_[-1]:.8f}"
+                        f"{val}, grad norm = {estimator.grad_norm_curve_[-1]:.4g}, "
+                        f"{now - self.tick:.3f} s")
+        self.tick = now
+        if estimator.n_iter_ % self.every == 0:
+            self.finish()
 
     def finish(self):
-        if self.last is not None and self.last is not self.last_printed:
-            self.stream.write(self.indent + self.last + "\n")
+        if self.pending is not None:
+            self.stream.write(self.indent + self.pending + "\n")
+            self.stream.flush()
+            self.pending = None
 
 
 def fit_with_progress(estimator, X, y, every):
-    """Fit, printing one epoch line in ``every``; return the seconds it took."""
+    """Fit, printing one epoch line in ``every`` and the last; return the seconds it took."""
     from sklearn.exceptions import ConvergenceWarning
 
-    estimator.set_params(verbose=True)
-    filt = _EveryNthEpoch(sys.stdout, every)
+    progress = _Progress(sys.stdout, every)
+    estimator.set_params(callback=progress)
     start = time.perf_counter()
-    with contextlib.redirect_stdout(filt), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X, y)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X, y)
+    finally:
+        estimator.set_params(callback=None)
     seconds = time.perf_counter() - start
-    filt.finish()
-    estimator.set_params(verbose=False)
+    progress.finish()
     return seconds
 
 

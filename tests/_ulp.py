@@ -203,7 +203,8 @@ def table_errors(path, functions=FUNCTIONS):
     """
     import sigcy
 
-    t = np.load(path)
+    with np.load(path) as f:
+        t = dict(f)
     res = {}
     for fn in functions:
         f = getattr(sigcy, fn)

@@ -426,6 +426,92 @@ def test_verbose_prints_one_line_per_epoch():
         assert line.endswith(" s")
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_callback_sees_every_epoch_with_the_curves_up_to_date(solver):
+    X, y = _toy_classification()
+    seen = []
+
+    def record(est):
+        seen.append((est.n_iter_, len(est.loss_curve_), len(est.grad_norm_curve_),
+                     len(est.validation_scores_ or [])))
+
+    early = solver != "lbfgs"
+    clf = RNNClassifier(hidden_layer_sizes=3, solver=solver, max_iter=5, random_state=0,
+                        early_stopping=early, n_iter_no_change=100, callback=record)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 5
+    assert seen == [(k, k, k, k if early else 0) for k in range(1, 6)]
+    # the callback changes nothing: the same bits without it
+    plain = clone(clf).set_params(callback=None)
+    with pytest.warns(ConvergenceWarning):
+        plain.fit(X, y)
+    assert_array_equal(plain._theta, clf._theta)
+    assert plain.loss_curve_ == clf.loss_curve_
+    # partial_fit: one epoch, one call
+    if solver != "lbfgs":
+        seen.clear()
+        part = RNNClassifier(hidden_layer_sizes=3, solver=solver, callback=record)
+        part.partial_fit(X, y, classes=np.unique(y)).partial_fit(X, y)
+        assert [k for k, *_ in seen] == [1, 2]
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_callback_returning_true_stops_the_fit(solver):
+    X, y = _toy_regression()
+    calls = []
+
+    def stop_at_three(est):
+        calls.append(est.n_iter_)
+        return est.n_iter_ == 3
+
+    reg = RNNRegressor(hidden_layer_sizes=4, solver=solver, max_iter=50, random_state=0,
+                       callback=stop_at_three)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)     # a requested stop
+        reg.fit(X, y)
+    assert calls == [1, 2, 3]
+    assert reg.n_iter_ == 3 and len(reg.loss_curve_) == 3 and reg.t_ == 3 * len(X)
+    assert reg.loss_ == reg.loss_curve_[-1]
+    # the weights are those of the third epoch: three epochs without a callback
+    three = clone(reg).set_params(callback=None, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        three.fit(X, y)
+    assert_array_equal(three._theta, reg._theta)
+    # and warm_start continues from there
+    reg.set_params(warm_start=True, callback=None, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.n_iter_ == 5
+
+
+def test_callback_parameter_clone_pickle_and_validation():
+    def cb(est):
+        return False
+
+    clf = RNNClassifier(callback=cb)
+    assert clf.get_params()["callback"] is cb
+    assert clone(clf).callback is cb
+    with pytest.raises(ValueError, match="callback"):       # InvalidParameterError
+        RNNClassifier(callback=3).fit(*_toy_classification(n=20))
+    X, y = _toy_classification()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = RNNClassifier(hidden_layer_sizes=3, max_iter=2, random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.callback is None
+    assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    # a model pickled before the parameter existed loads with callback=None
+    state = fitted.__getstate__()
+    del state["callback"]
+    old = RNNClassifier.__new__(RNNClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["callback"] is None
+    assert_array_equal(old.predict_proba(X), fitted.predict_proba(X))
+
+
 class _ReferenceTrainer:
     """Trainer.epoch as a Python loop over single steps: numpy gathers the batch,
     Trainer.loss_grad computes its loss and gradient (tested against finite differences),

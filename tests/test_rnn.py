@@ -17,6 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import sigcy
 from sigcy import rnn
 from sigcy._core import _gemm
+from sigcy.__main__ import ulp_errors   # the CLI's: |y - exact| / spacing at exact
 from sigcy.rnn import elman_backward, elman_forward
 
 # --import-mode=importlib: tests/ is not on sys.path, load the reference by its path.
@@ -126,19 +127,13 @@ def test_blocking_matches_reference(monkeypatch, row_block, col_block):
         assert_allclose(g, g_ref, rtol=1e-12, atol=1e-13, err_msg=name)
 
 
-def _ulp_error(got, exact, dtype):
-    exact = exact.astype(np.float64)
-    ulp = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
-    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
-    return np.abs(got.astype(np.float64) - exact) / ulp
-
-
 _TANH_SCRIPT = """
 import sys
 import numpy as np
 import sigcy
 from sigcy._core import _elman
-x = np.load(sys.argv[1])
+with np.load(sys.argv[1]) as f:
+    x = dict(f)
 out = {"dispatch": np.array(sigcy.build_info()["dispatch"])}
 for name in ("float32", "float64"):
     y = x[name].copy()
@@ -166,14 +161,6 @@ def _tanh_inputs(dtype):
     return np.concatenate([x, -x])
 
 
-def _tanh_ulp(got, exact, dtype):
-    # |got - exact| in units of the spacing at exact, with exact not rounded to dtype first
-    # (exact: mpmath values or long double)
-    ulp = np.spacing(np.abs(exact.astype(dtype))).astype(np.longdouble)
-    ulp = np.maximum(ulp, np.finfo(dtype).smallest_subnormal)
-    return (np.abs(got.astype(np.longdouble) - exact) / ulp).astype(np.float64)
-
-
 @pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
 def test_tanh_kernel_accuracy(isa, tmp_path):
     # the tanh of the recurrence (sigcy's dispatched array loop) in every build, against
@@ -188,7 +175,8 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
                            str(tmp_path / "out.npz")], env=dict(os.environ, SIGCY_DISPATCH=isa),
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as f:     # closed before a skip
+        out = dict(f)
     if str(out["dispatch"]) != isa:
         flags = _ulp.cpu_flags()
         if flags is None or not _ulp.CPU_NEEDS[isa] <= flags:
@@ -208,7 +196,7 @@ def test_tanh_kernel_accuracy(isa, tmp_path):
         assert np.max(err / ulp) <= bound, (isa, name, np.max(err / ulp))
         if np.finfo(np.longdouble).nmant > 52:
             exact = np.tanh(x.astype(np.longdouble))
-            assert np.max(_tanh_ulp(got, exact, dtype)) <= bound, (isa, name)
+            assert np.max(ulp_errors(got, exact, dtype)) <= bound, (isa, name)
         # tanh(x) = x for tiny x (no flush to zero in a plain call), odd symmetry bit for bit
         small = np.abs(x) < (2.0**-30 if dtype == np.float32 else 2.0**-60)
         assert_array_equal(got[small], x[small])
@@ -252,7 +240,8 @@ import sys
 import numpy as np
 import sigcy
 from sigcy import rnn
-p = dict(np.load(sys.argv[1]))
+with np.load(sys.argv[1]) as f:
+    p = dict(f)
 out = {"target": np.array(sigcy.build_info()["kernels"]["gemm"])}
 for dtype in (np.float32, np.float64):
     c = {k: p[k].astype(dtype) for k in ("X", "W_in", "W_rec", "b", "h0", "dH")}
@@ -278,7 +267,8 @@ def test_other_gemm_kernels(dispatch, target, tmp_path):
                            str(tmp_path / "out.npz")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as f:     # closed before a skip
+        out = dict(f)
     if str(out["target"]) != target:
         pytest.skip(f"this machine runs {out['target']} for SIGCY_DISPATCH={dispatch}")
     H_ref, grads_ref = reference(p, "tanh", 4)

@@ -46,7 +46,7 @@ void sigcy_column_sum_f(const float *a, ptrdiff_t n_rows, ptrdiff_t n, float *ou
 void sigcy_exp_nonpos_array_d(double *x, ptrdiff_t n);
 void sigcy_exp_nonpos_array_f(float *x, ptrdiff_t n);
 
-/* The optimizers' steps (see sigcy_train.h); return whether theta was updated. */
+/* The optimizers' steps (sigcy_rows.c); return whether theta was updated. */
 int sigcy_adam_update_d(double *theta, const double *grad, double scale, double *m, double *v,
                         double beta_1, double omb1, double beta_2, double omb2, double lr,
                         double eps, double *work, ptrdiff_t n);
