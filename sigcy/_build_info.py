@@ -19,7 +19,8 @@ def build_info():
         - ``"rows"``: the recurrences' forward row loops (bias and activation), as "ufuncs";
         - ``"backward_rows"``: the row loops of the backward passes, losses and optimizer
           steps (compiled for every level; the same bits at each);
-        - ``"gemm"``: the matrix products of the recurrences ("avx512", "avx2" or "portable").
+        - ``"gemm"``: the matrix products of the recurrences ("avx512", "avx2" or "baseline":
+          portable C).
 
     Examples
     --------
@@ -30,7 +31,7 @@ def build_info():
     ['backward_rows', 'gemm', 'rows', 'ufuncs']
     """
     from sigcy import __version__
-    from sigcy._core import _dispatch, _elman
+    from sigcy._core import _dispatch, _gemm, _step
     from sigcy._openmp_helpers import (
         _openmp_effective_n_threads,
         _openmp_parallelism_enabled,
@@ -42,5 +43,6 @@ def build_info():
         "openmp": bool(_openmp_parallelism_enabled()),
         "max_threads": int(_openmp_effective_n_threads()),
         "dispatch": _dispatch.LEVEL_NAME,
-        "kernels": {"ufuncs": ufunc_kernels, **_elman.KERNELS},
+        "kernels": {"ufuncs": ufunc_kernels, "rows": ufunc_kernels,
+                    "backward_rows": _step.KERNELS, "gemm": _gemm.KERNELS},
     }

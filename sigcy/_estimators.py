@@ -122,6 +122,12 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
         self.bptt_steps = bptt_steps
         self.callback = callback
 
+    def __getstate__(self):
+        # the fit's compiled trainer (a callback may pickle or copy the model mid-fit) stays
+        state = dict(super().__getstate__())       # may be the instance's own __dict__
+        state.pop("_work", None)
+        return state
+
     def __setstate__(self, state):
         # a model pickled before the callback parameter existed has none
         state.setdefault("callback", None)

@@ -149,7 +149,12 @@ def run(args):
           f"epochs)")
     seconds = fit_with_progress(model, X_train, y_train, args.every)
     score = model.score(X_test, y_test)
-    print(f"Epochs: {model.n_iter_}, fit time: {seconds:.2f} s "
+    stopped = ""
+    if model.solver != "lbfgs" and model.n_iter_ < model.max_iter:
+        what = "validation score" if model.early_stopping else "training loss"
+        stopped = (f" (stopped: the {what} did not improve by more than tol={model.tol:g} for "
+                   f"{model.n_iter_no_change} epochs)")
+    print(f"Epochs: {model.n_iter_}{stopped}, fit time: {seconds:.2f} s "
           f"({1e3 * seconds / model.n_iter_:.1f} ms per epoch)")
     shown = f"{100 * score:.2f} %" if is_classification else f"{score:.4f}"
     print(f"Test {metric}: {shown}")

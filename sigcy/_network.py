@@ -15,7 +15,7 @@ from numbers import Integral
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from sigcy._core._trainer import Trainer
+from sigcy._core._trainer import CELLS, Trainer
 from sigcy.rnn import _blocks, _n_threads
 
 _blas_controller = None
@@ -112,8 +112,9 @@ def _make_trainer(layout, n_outputs, act, cross_entropy, bptt_steps):
     offsets = {(name, layer): (start, shape) for name, layer, shape, start, _ in layout}
     n_rec = max(layer for _, layer, _, _, _ in layout)
     hidden = [offsets[("W_rec", i)][1][0] for i in range(n_rec)]
-    layers = [(offsets[("W_in", i)][0], offsets[("W_rec", i)][0], offsets[("b", i)][0],
-               offsets[("W_in", i)][1][0], h) for i, h in enumerate(hidden)]
+    layers = [(CELLS["elman"], offsets[("W_in", i)][0], offsets[("W_rec", i)][0],
+               offsets[("b", i)][0], offsets[("W_in", i)][1][0], h)
+              for i, h in enumerate(hidden)]
     l2_ranges = [(start, stop) for name, _, _, start, stop in layout if name != "b"]
     n_theta = max(stop for _, _, _, _, stop in layout)
 

@@ -3,7 +3,7 @@
 The semantics follow scikit-learn's ``sklearn/neural_network/_stochastic_optimizers.py``
 (the same update rules, learning-rate schedules and stopping; per element the same operations
 in the same order, so the same bits), but every array is the whole packed parameter vector,
-so a step is one compiled loop (``src/sigcy_step.h``) whatever the number of layers.  The
+so a step is one compiled loop (``src/sigcy_rows.c``) whatever the number of layers.  The
 loop writes the new parameters to a scratch vector and copies them over only if all are
 finite: a step either happens completely or not at all, and an interrupt (which Python
 delivers between steps) never leaves a mixture of old and new parameters.  During ``fit``

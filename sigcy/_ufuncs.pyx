@@ -33,10 +33,13 @@ cdef extern from "<fenv.h>" nogil:
 ctypedef void (*strided_loop)(const char *x, Py_ssize_t iss, char *y, Py_ssize_t oss,
                               Py_ssize_t n) noexcept nogil
 
+from cython cimport floating
+
 from sigcy._kernels cimport (
     sigcy_kernels_set_level, sigcy_log_sigmoid_d_strided, sigcy_log_sigmoid_f_strided,
     sigcy_sigmoid_d_strided, sigcy_sigmoid_derivative_d_strided,
-    sigcy_sigmoid_derivative_f_strided, sigcy_sigmoid_f_strided,
+    sigcy_sigmoid_derivative_f_strided, sigcy_sigmoid_f_strided, sigcy_tanh_d_strided,
+    sigcy_tanh_f_strided,
 )
 from sigcy._core._dispatch import LEVEL
 
@@ -146,7 +149,8 @@ _names_and_docs = {
     ]
 }
 
-# this module's copy of the array loops' table, for the process's instruction-set level
+# this module's copy of the array loops' table, for the process's instruction-set level (the
+# same variant as the recurrences' forward row loops, from the same per-level libraries)
 KERNELS = sigcy_kernels_set_level(LEVEL).decode("ascii")
 
 
@@ -160,3 +164,15 @@ cdef object _make_ufunc(cnp.PyUFuncGenericFunction *loops, str name):
 sigmoid = _make_ufunc(_sigmoid_loops, "sigmoid")
 sigmoid_derivative = _make_ufunc(_sigmoid_derivative_loops, "sigmoid_derivative")
 log_sigmoid = _make_ufunc(_log_sigmoid_loops, "log_sigmoid")
+
+
+def _tanh(floating[::1] x):
+    """In-place tanh with the recurrences' dispatched kernel (for the accuracy tests)."""
+    if x.shape[0] == 0:
+        return
+    if floating is float:
+        sigcy_tanh_f_strided(<char *> &x[0], sizeof(float), <char *> &x[0], sizeof(float),
+                             x.shape[0])
+    else:
+        sigcy_tanh_d_strided(<char *> &x[0], sizeof(double), <char *> &x[0], sizeof(double),
+                             x.shape[0])

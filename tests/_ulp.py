@@ -237,7 +237,8 @@ def main(argv):
 # What each of sigcy's builds needs from the CPU (SIGCY_DISPATCH=baseline/avx2/avx512); the
 # tests that run every build in a subprocess skip those this CPU cannot run.
 CPU_NEEDS = {"baseline": set(), "avx2": {"avx2", "fma", "bmi2"},
-             "avx512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}}
+             "avx512": {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2",
+                        "fma", "bmi2"}}
 
 
 def cpu_flags():

@@ -27,8 +27,3 @@ cdef void backward_run(const floating *X, const floating *H, const floating *dH,
                        Py_ssize_t n_timesteps, Py_ssize_t n_features, Py_ssize_t n_hidden,
                        int act, Py_ssize_t row_block, Py_ssize_t grad_block, int n_threads,
                        bint flush, floating *scratch) noexcept nogil
-cdef int want_shape(str name, Py_ssize_t *shape, int ndim, Py_ssize_t d0, Py_ssize_t d1,
-                    Py_ssize_t d2) except -1
-cdef int check_run(int act, Py_ssize_t bptt_steps, int n_threads,
-                   const Py_ssize_t[::1] lengths, Py_ssize_t n_samples,
-                   Py_ssize_t n_timesteps) except -1

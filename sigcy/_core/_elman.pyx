@@ -32,6 +32,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy, memset
 
+from sigcy._core._checks cimport check_blocks, check_run, want_shape
 from sigcy._core._dispatch import LEVEL
 from sigcy._core._gemm cimport (
     gemm_tn, gemm_tn_work, pack, packed_size, pgemm, pgemm2, sigcy_gemm_set_level,
@@ -44,31 +45,18 @@ from sigcy._core._rows cimport (
 )
 from sigcy._kernels cimport (
     sigcy_bias_sigmoid_rows_d, sigcy_bias_sigmoid_rows_f, sigcy_bias_tanh_rows_d,
-    sigcy_bias_tanh_rows_f, sigcy_kernels_set_level, sigcy_tanh_d_strided,
-    sigcy_tanh_f_strided,
+    sigcy_bias_tanh_rows_f, sigcy_kernels_set_level,
 )
 
 # this module's copies of the kernel tables, for the process's instruction-set level
-KERNELS = {
-    "rows": sigcy_kernels_set_level(LEVEL).decode("ascii"),
-    "backward_rows": sigcy_rows_set_level(LEVEL).decode("ascii"),
-    "gemm": sigcy_gemm_set_level(LEVEL).decode("ascii"),
-}
+sigcy_kernels_set_level(LEVEL)
+sigcy_rows_set_level(LEVEL)
+sigcy_gemm_set_level(LEVEL)
 
 # Activation codes shared with sigcy/rnn.py.
 ACT_SIGMOID = SIGMOID
 ACT_TANH = TANH
 ACT_RELU = RELU
-
-
-def _tanh(floating[::1] x):
-    """In-place tanh with the RNN's dispatched kernel (for the accuracy tests)."""
-    if floating is float:
-        sigcy_tanh_f_strided(<char *> &x[0], sizeof(float), <char *> &x[0], sizeof(float),
-                             x.shape[0])
-    else:
-        sigcy_tanh_d_strided(<char *> &x[0], sizeof(double), <char *> &x[0], sizeof(double),
-                             x.shape[0])
 
 
 cdef Py_ssize_t forward_scratch(Py_ssize_t n_samples, Py_ssize_t n_features,
@@ -232,22 +220,6 @@ cdef void forward_run(const floating *X,        # IN  (n_samples, n_timesteps, n
                            n_hidden, act, flush)
 
 
-cdef int want_shape(str name, Py_ssize_t *shape, int ndim, Py_ssize_t d0, Py_ssize_t d1,
-              Py_ssize_t d2) except -1:
-    """ValueError unless shape[:ndim] is (d0, d1, d2)[:ndim] (C-level: the loops check their
-    arrays without making Python objects of them, ~0.1 us an array)."""
-    cdef Py_ssize_t want[3]
-    want[0] = d0
-    want[1] = d1
-    want[2] = d2
-    cdef int k
-    for k in range(ndim):
-        if shape[k] != want[k]:
-            raise ValueError(f"{name} has shape {tuple([shape[j] for j in range(ndim)])}, "
-                             f"expected {tuple([want[j] for j in range(ndim)])}")
-    return 0
-
-
 cdef int _check_weights(Py_ssize_t *W_in_shape, Py_ssize_t *W_rec_shape, Py_ssize_t *h0_shape,
                         Py_ssize_t n_samples, Py_ssize_t n_features,
                         Py_ssize_t n_hidden) except -1:
@@ -256,12 +228,6 @@ cdef int _check_weights(Py_ssize_t *W_in_shape, Py_ssize_t *W_rec_shape, Py_ssiz
     want_shape("W_rec", W_rec_shape, 2, n_hidden, n_hidden, 0)
     if h0_shape != NULL:
         want_shape("h0", h0_shape, 2, n_samples, n_hidden, 0)
-    return 0
-
-
-cdef int _check_blocks(Py_ssize_t row_block, Py_ssize_t grad_block) except -1:
-    if row_block < 1 or grad_block < 1:
-        raise ValueError(f"row_block {row_block} or grad_block {grad_block} out of range")
     return 0
 
 
@@ -288,7 +254,7 @@ def elman_forward_loop(
                    n_features, n_hidden)
     want_shape("b", b.shape, 1, n_hidden, 0, 0)
     want_shape("H", H.shape, 3, n_samples, n_timesteps, n_hidden)
-    _check_blocks(row_block, 1)
+    check_blocks(row_block, 1)
     check_run(act, 1, n_threads, lengths, n_samples, n_timesteps)
     cdef floating *work = <floating *> aligned64(
         scratch, forward_scratch(n_samples, X.shape[2], n_hidden, <floating> 0)
@@ -540,7 +506,7 @@ def elman_backward_loop(
     want_shape("db", db.shape, 1, n_hidden, 0, 0)
     if dh0 is not None:
         want_shape("dh0", dh0.shape, 2, n_samples, n_hidden, 0)
-    _check_blocks(row_block, grad_block)
+    check_blocks(row_block, grad_block)
     check_run(act, bptt_steps, n_threads, lengths, n_samples, n_timesteps)
     cdef floating *work = <floating *> aligned64(
         scratch, backward_scratch(n_features, n_hidden, grad_block, n_threads, <floating> 0)
@@ -564,18 +530,3 @@ def elman_backward_loop(
                       n_features, n_hidden, act, row_block, grad_block, n_threads, flush, work)
 
 
-cdef int check_run(int act, Py_ssize_t bptt_steps, int n_threads,
-                   const Py_ssize_t[::1] lengths, Py_ssize_t n_samples,
-                   Py_ssize_t n_timesteps) except -1:
-    """The activation code, window, thread count, number of steps and lengths (one per
-    sample, each in [1, n_timesteps]) the loops rely on."""
-    cdef Py_ssize_t k
-    if not 0 <= act <= 2 or bptt_steps < 1 or n_threads < 1 or n_timesteps < 1:
-        raise ValueError(f"act {act}, bptt_steps {bptt_steps}, n_threads {n_threads} or "
-                         f"n_timesteps {n_timesteps} out of range")
-    if lengths is not None:
-        want_shape("lengths", lengths.shape, 1, n_samples, 0, 0)
-        for k in range(n_samples):
-            if not 1 <= lengths[k] <= n_timesteps:
-                raise ValueError(f"lengths[{k}] = {lengths[k]} is outside [1, {n_timesteps}]")
-    return 0

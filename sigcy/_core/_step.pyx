@@ -19,7 +19,8 @@ from sigcy._core._rows cimport (
     sigcy_sgd_update_f,
 )
 
-sigcy_rows_set_level(LEVEL)
+# this module's copy of the row loops' table; the variant is the one every module links
+KERNELS = sigcy_rows_set_level(LEVEL).decode("ascii")
 
 
 def sum_in_order(const double[::1] w, const Py_ssize_t[::1] idx=None):

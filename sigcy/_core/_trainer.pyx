@@ -3,8 +3,8 @@
 Design
 ------
 - One ``Trainer`` per fit, built by ``sigcy/_network.py`` (the only Python that knows this
-  layout) from the network: a table with a row per recurrent layer (offsets of ``W_in``,
-  ``W_rec`` and ``b`` in the flat parameter vector ``theta``, its input and hidden sizes),
+  layout) from the network: a table with a row per recurrent layer (its cell, the offsets of
+  its weights and biases in the flat parameter vector ``theta``, its input and hidden sizes),
   the output layer's offsets, the L2 ranges, the activation and loss, the optimizer's
   hyperparameters.  It owns its workspace and the per-batch-size plans (block sizes and
   thread count, from the ``blocks`` callable that the Python layer gives).
@@ -15,8 +15,9 @@ Design
   clipping and the optimizer's step (``_rows.pxd``), all or nothing; the GIL is taken between
   steps so that a Ctrl-C (or an exception of ``step_callback``) stops after a whole step.
 
-A new recurrent cell registers its forward and backward runs where ``_loss_grad_run`` calls
-``forward_run`` and ``backward_run``, with its parameter offsets in the layer table.
+A new recurrent cell is a code and a branch in each function of the "cells" section below
+(its parameter sizes, workspace, forward and backward runs), its loops in a module of its
+own; the layer table names each layer's cell.
 """
 from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport isfinite, sqrt
@@ -27,9 +28,8 @@ import numpy as np
 from cython cimport floating
 
 from sigcy._core._dispatch import LEVEL
-from sigcy._core._elman cimport (
-    backward_run, backward_scratch, check_run, forward_run, forward_scratch, want_shape,
-)
+from sigcy._core._checks cimport check_run
+from sigcy._core._elman cimport backward_run, backward_scratch, forward_run, forward_scratch
 from sigcy._core._gemm cimport gemm_tn, gemm_tn_work, pack, packed_size, pgemm, sigcy_gemm_set_level
 from sigcy._core._pool cimport aligned64, round64
 from sigcy._core._rows cimport (
@@ -47,14 +47,78 @@ sigcy_rows_set_level(LEVEL)
 
 cdef enum:
     # columns of a plan's layer table, one row per recurrent layer
-    _L_W_IN = 0       # offset of W_in (n_in, n_hidden) in theta
-    _L_W_REC = 1      # offset of W_rec (n_hidden, n_hidden)
-    _L_B = 2          # offset of b (n_hidden,)
-    _L_N_IN = 3
-    _L_N_HIDDEN = 4
-    _L_ROW_BLOCK = 5
-    _L_GRAD_BLOCK = 6
-    _L_COLUMNS = 7
+    _L_CELL = 0       # the layer's cell (CELL_*)
+    _L_W_IN = 1       # offset of its input weights in theta
+    _L_W_REC = 2      # offset of its recurrent weights
+    _L_B = 3          # offset of its biases
+    _L_N_IN = 4
+    _L_N_HIDDEN = 5
+    _L_ROW_BLOCK = 6  # the plan's blocks: samples per recursion block ...
+    _L_GRAD_BLOCK = 7  # ... and rows of the recurrent weights' gradient per block
+    _L_COLUMNS = 8
+
+cdef enum:
+    # the recurrent cells (sigcy._network's layer tables use the same codes)
+    CELL_ELMAN = 0
+    _N_CELLS = 1
+CELLS = {"elman": CELL_ELMAN}
+
+
+# ------------------------------------------------------------------------------------ cells
+# What the trainer knows of each cell: the sizes of its parameters, its workspace, its
+# forward and backward runs.  A new cell is a branch in each of these four functions (and
+# its loops in a module of its own, as _elman).
+
+cdef int _cell_sizes(Py_ssize_t cell, Py_ssize_t f, Py_ssize_t h,
+                     Py_ssize_t *sizes) noexcept nogil:
+    """sizes[0..3) = the values of the input weights, recurrent weights and biases of a
+    layer of f inputs and h units; -1 for an unknown cell."""
+    if cell == CELL_ELMAN:
+        sizes[0] = f * h
+        sizes[1] = h * h
+        sizes[2] = h
+        return 0
+    return -1
+
+
+cdef Py_ssize_t _cell_scratch(const Py_ssize_t *row, Py_ssize_t n_samples, int n_threads,
+                              floating dummy) noexcept nogil:
+    """Values of scratch a layer's forward and backward runs need (one region, reused)."""
+    cdef Py_ssize_t f = row[_L_N_IN], h = row[_L_N_HIDDEN]
+    if row[_L_CELL] == CELL_ELMAN:
+        return max(forward_scratch(n_samples, f, h, dummy),
+                   backward_scratch(f, h, row[_L_GRAD_BLOCK], n_threads, dummy))
+    return 0
+
+
+cdef void _cell_forward(const Py_ssize_t *row, const floating *inp, const floating *th,
+                        const Py_ssize_t *lengths, floating *H, Py_ssize_t n_samples,
+                        Py_ssize_t n_timesteps, int act, int n_threads, bint flush,
+                        floating *scratch) noexcept nogil:
+    """A layer's states H from its input sequences inp (initial state zero)."""
+    if row[_L_CELL] == CELL_ELMAN:
+        forward_run(inp, th + row[_L_W_IN], th + row[_L_W_REC], th + row[_L_B], NULL, lengths,
+                    H, n_samples, n_timesteps, row[_L_N_IN], row[_L_N_HIDDEN], act,
+                    row[_L_ROW_BLOCK], n_threads, flush, scratch)
+
+
+cdef void _cell_backward(const Py_ssize_t *row, const floating *inp, const floating *H,
+                         const floating *dH, const floating *th, floating *g,
+                         const Py_ssize_t *lengths, Py_ssize_t bptt_steps, Py_ssize_t dh_from,
+                         floating *dA, floating *carry, floating *dX, Py_ssize_t n_samples,
+                         Py_ssize_t n_timesteps, int act, int n_threads, bint flush,
+                         floating *scratch) noexcept nogil:
+    """A layer's parameter gradients into g and the gradient dX reaching its input (NULL:
+    not wanted), from dH (zero before step dh_from, not read)."""
+    if row[_L_CELL] == CELL_ELMAN:
+        backward_run(inp, H, dH, th + row[_L_W_IN], th + row[_L_W_REC], NULL, lengths,
+                     bptt_steps, dh_from, dA, carry, dX, g + row[_L_W_IN], g + row[_L_W_REC],
+                     g + row[_L_B], NULL, n_samples, n_timesteps, row[_L_N_IN],
+                     row[_L_N_HIDDEN], act, row[_L_ROW_BLOCK], row[_L_GRAD_BLOCK], n_threads,
+                     flush, scratch)
+
+
+# ------------------------------------------------------------------------- training step
 
 
 cdef Py_ssize_t _train_layout(const Py_ssize_t *layers, Py_ssize_t n_layers,
@@ -74,9 +138,8 @@ cdef Py_ssize_t _train_layout(const Py_ssize_t *layers, Py_ssize_t n_layers,
         f = layers[l * _L_COLUMNS + _L_N_IN]
         h = layers[l * _L_COLUMNS + _L_N_HIDDEN]
         h_max = max(h_max, h)
-        scratch = max(scratch, forward_scratch(n_samples, f, h, dummy),
-                      backward_scratch(f, h, layers[l * _L_COLUMNS + _L_GRAD_BLOCK],
-                                        n_threads, dummy))
+        scratch = max(scratch, _cell_scratch(layers + l * _L_COLUMNS, n_samples, n_threads,
+                                             dummy))
         offsets[l] = off                                      # H_l
         off += round64(nt * h)
         offsets[n_layers + l] = off                           # dX_l (l >= 1): (n, T, n_in)
@@ -113,14 +176,16 @@ cdef int _check_layers(const Py_ssize_t[:, ::1] layers, Py_ssize_t n_features,
                        Py_ssize_t n_theta) except -1:
     """The layers table fits X's features and theta (what the loops rely on)."""
     cdef Py_ssize_t l, f = n_features, h
+    cdef Py_ssize_t sizes[3]
     _check_table(layers)
     for l in range(layers.shape[0]):
         h = layers[l, _L_N_HIDDEN]
         if (layers[l, _L_N_IN] != f or h < 1 or layers[l, _L_ROW_BLOCK] < 1
                 or layers[l, _L_GRAD_BLOCK] < 1
-                or not 0 <= layers[l, _L_W_IN] <= n_theta - f * h
-                or not 0 <= layers[l, _L_W_REC] <= n_theta - h * h
-                or not 0 <= layers[l, _L_B] <= n_theta - h):
+                or _cell_sizes(layers[l, _L_CELL], f, h, sizes) < 0
+                or not 0 <= layers[l, _L_W_IN] <= n_theta - sizes[0]
+                or not 0 <= layers[l, _L_W_REC] <= n_theta - sizes[1]
+                or not 0 <= layers[l, _L_B] <= n_theta - sizes[2]):
             raise ValueError(f"layer {l} of the layers table does not fit X or theta")
         f = h
     return 0
@@ -158,9 +223,8 @@ cdef void _loss_grad_run(
         double *out,                # OUT (data loss, sum of the squared weights, |grad|^2)
         ) noexcept nogil:
     """Trainer.loss_grad on raw arrays, its arguments checked by the caller."""
-    cdef Py_ssize_t l, i, j, f, h
+    cdef Py_ssize_t l, i, j
     cdef Py_ssize_t h_last = layers[(n_layers - 1) * _L_COLUMNS + _L_N_HIDDEN]
-    cdef const Py_ssize_t *row
     cdef Py_ssize_t offsets[2 * 64 + 8]
     cdef const floating *inp
     cdef const floating *hT
@@ -175,10 +239,8 @@ cdef void _loss_grad_run(
     dH_top = ws + offsets[2 * n_layers + 7]
     inp = X
     for l in range(n_layers):
-        row = layers + l * _L_COLUMNS
-        forward_run(inp, th + row[_L_W_IN], th + row[_L_W_REC], th + row[_L_B], NULL, lengths,
-                     ws + offsets[l], n_samples, n_timesteps, row[_L_N_IN], row[_L_N_HIDDEN],
-                     act, row[_L_ROW_BLOCK], n_threads, flush, ws + offsets[2 * n_layers + 6])
+        _cell_forward(layers + l * _L_COLUMNS, inp, th, lengths, ws + offsets[l], n_samples,
+                      n_timesteps, act, n_threads, flush, ws + offsets[2 * n_layers + 6])
         inp = ws + offsets[l]
     # output layer: Z = h_T @ W_out + b_out, rows of h_T n_timesteps * h_last apart
     hT = ws + offsets[n_layers - 1] + (n_timesteps - 1) * h_last
@@ -207,19 +269,14 @@ cdef void _loss_grad_run(
            dH_top + (n_timesteps - 1) * h_last, n_timesteps * h_last, False)
     dHl = dH_top
     for l in range(n_layers - 1, -1, -1):
-        row = layers + l * _L_COLUMNS
-        f = row[_L_N_IN]
-        h = row[_L_N_HIDDEN]
         inp = X if l == 0 else ws + offsets[l - 1]
         dXl = NULL if l == 0 else ws + offsets[n_layers + l]
         # the top layer's dH is zero but at the last step
-        backward_run(inp, ws + offsets[l], dHl, th + row[_L_W_IN], th + row[_L_W_REC], NULL,
-                      lengths, bptt_steps, n_timesteps - 1 if l == n_layers - 1 else 0,
-                      ws + offsets[2 * n_layers],
-                      ws + offsets[2 * n_layers + 1], dXl, g + row[_L_W_IN], g + row[_L_W_REC],
-                      g + row[_L_B], NULL, n_samples, n_timesteps, f, h, act,
-                      row[_L_ROW_BLOCK], row[_L_GRAD_BLOCK], n_threads, flush,
-                      ws + offsets[2 * n_layers + 6])
+        _cell_backward(layers + l * _L_COLUMNS, inp, ws + offsets[l], dHl, th, g, lengths,
+                       bptt_steps, n_timesteps - 1 if l == n_layers - 1 else 0,
+                       ws + offsets[2 * n_layers], ws + offsets[2 * n_layers + 1], dXl,
+                       n_samples, n_timesteps, act, n_threads, flush,
+                       ws + offsets[2 * n_layers + 6])
         dHl = dXl
     if floating is float:
         out[2] = sigcy_add_l2_f(th, g, n_theta, l2_ranges, n_l2, reg, &sq)
@@ -387,9 +444,10 @@ cdef class Trainer:
 
     Parameters
     ----------
-    layers : ndarray of shape (n_layers, 5), intp
-        One row per recurrent layer: offsets of ``W_in`` (n_in, n_hidden), ``W_rec``
-        (n_hidden, n_hidden) and ``b`` (n_hidden,) in ``theta``, then ``n_in``, ``n_hidden``.
+    layers : ndarray of shape (n_layers, 6), intp
+        One row per recurrent layer: its cell (``CELLS``), the offsets in ``theta`` of its
+        input weights, recurrent weights and biases (for Elman: ``W_in`` (n_in, n_hidden),
+        ``W_rec`` (n_hidden, n_hidden), ``b`` (n_hidden,)), then ``n_in``, ``n_hidden``.
     W_out_offset, b_out_offset : int
         Offsets of the output layer's ``W_out`` (n_hidden_last, n_outputs) and ``b_out``.
     l2_ranges : ndarray of shape (k, 2), intp
@@ -404,7 +462,8 @@ cdef class Trainer:
         Truncated BPTT window; 0 for full BPTT.
     blocks : callable
         ``blocks(n_samples, n_timesteps)`` -> ``(n_threads, [(row_block, grad_block), ...])``
-        for a batch of that shape, one pair per layer (any blocks give the same bits).
+        for a batch of that shape, one pair per layer (any blocks give the same bits; they
+        are clamped to the samples and units there are).
     flush : bool, default=True
         Flush subnormals to zero in sigcy's threads.
 
@@ -412,7 +471,9 @@ cdef class Trainer:
     ----------
     step_callback : callable or None
         Called with the GIL held before each step of ``epoch`` with the number of steps this
-        call has completed; an exception it raises stops the epoch there (as a Ctrl-C does).
+        call has completed (progress within an epoch); an exception it raises stops the
+        epoch there, as a Ctrl-C does.  The trainer is busy meanwhile: calling its
+        ``loss_grad`` or ``epoch`` from the callback raises RuntimeError.
     adam_steps : int
         Adam's step count after the last step of ``epoch`` (also when it was interrupted).
     steps_done : int
@@ -422,7 +483,7 @@ cdef class Trainer:
     cdef Py_ssize_t[:, ::1] l2_ranges
     cdef Py_ssize_t W_out_offset, b_out_offset, n_theta, n_outputs, bptt_steps
     cdef int act
-    cdef bint cross_entropy, flush, adam
+    cdef bint cross_entropy, flush, adam, ready, busy
     cdef object blocks
     cdef dict plans
     cdef object work
@@ -430,13 +491,24 @@ cdef class Trainer:
     cdef public object step_callback
     cdef readonly Py_ssize_t adam_steps, steps_done
 
+    def __cinit__(self):
+        self.ready = False
+        self.busy = False
+        self.plans = {}
+        self.work = np.empty(0, dtype=np.uint8)
+
     def __init__(self, layers, Py_ssize_t W_out_offset, Py_ssize_t b_out_offset, l2_ranges,
                  Py_ssize_t n_theta, Py_ssize_t n_outputs, int act, bint cross_entropy,
                  Py_ssize_t bptt_steps, blocks, bint flush=True):
         cdef Py_ssize_t[:, ::1] table = np.ascontiguousarray(layers, dtype=np.intp)
-        if table.shape[1] != _L_N_HIDDEN + 1 or not 1 <= table.shape[0] <= 64:
-            raise ValueError(f"layers must be (1..64, {_L_N_HIDDEN + 1}), got "
+        cdef Py_ssize_t[:, ::1] checked
+        if self.ready:
+            raise RuntimeError("Trainer is already initialized")
+        if table.shape[1] != _L_ROW_BLOCK or not 1 <= table.shape[0] <= 64:
+            raise ValueError(f"layers must be (1..64, {_L_ROW_BLOCK}), got "
                              f"({table.shape[0]}, {table.shape[1]})")
+        if not callable(blocks):
+            raise TypeError("blocks must be callable")
         self.layers = table
         self.l2_ranges = np.ascontiguousarray(l2_ranges, dtype=np.intp)
         self.W_out_offset = W_out_offset
@@ -448,12 +520,29 @@ cdef class Trainer:
         self.bptt_steps = bptt_steps
         self.blocks = blocks
         self.flush = flush
-        self.plans = {}
-        self.work = np.empty(0, dtype=np.uint8)
         self.step_callback = None
         check_run(act, max(bptt_steps, 1), 1, None, 1, 1)
-        self._plan(1, 1)            # checks the layer table and the head against theta
+        # the table, the head and the L2 ranges against theta, once (with blocks of 1)
+        checked = self._table_with_blocks([(1, 1)] * table.shape[0])
+        _check_layers(checked, table[0, _L_N_IN], n_theta)
+        _check_head(checked, n_theta, n_outputs, W_out_offset, b_out_offset, self.l2_ranges)
         self.set_optimizer("adam")
+        self.ready = True
+
+    cdef object _table_with_blocks(self, pairs):
+        """The layer table with the blocks' columns."""
+        table = np.empty((self.layers.shape[0], _L_COLUMNS), dtype=np.intp)
+        table[:, :_L_ROW_BLOCK] = self.layers
+        table[:, _L_ROW_BLOCK:] = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+        return table
+
+    cdef int _enter(self) except -1:
+        if not self.ready:
+            raise RuntimeError("Trainer is not initialized")
+        if self.busy:
+            raise RuntimeError("Trainer is busy: loss_grad or epoch called during an epoch")
+        self.busy = True
+        return 0
 
     def set_optimizer(self, str solver, *, double learning_rate_init=0.001,
                       double momentum=0.9, bint nesterov=True, double beta_1=0.9,
@@ -473,31 +562,32 @@ cdef class Trainer:
         plan = self.plans.get(key)
         if plan is None:
             n_threads, pairs = self.blocks(n_samples, n_timesteps)
-            table = np.empty((self.layers.shape[0], _L_COLUMNS), dtype=np.intp)
-            table[:, :_L_ROW_BLOCK] = self.layers
-            table[:, _L_ROW_BLOCK:] = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
-            # what the loops rely on: the table fits X's features and theta
+            table = self._table_with_blocks(pairs)
+            # blocks beyond the samples or units there are change nothing but the workspace
+            np.minimum(table[:, _L_ROW_BLOCK], max(n_samples, 1), out=table[:, _L_ROW_BLOCK])
+            np.minimum(table[:, _L_GRAD_BLOCK], table[:, _L_N_HIDDEN],
+                       out=table[:, _L_GRAD_BLOCK])
             _check_layers(table, self.layers[0, _L_N_IN], self.n_theta)
-            _check_head(table, self.n_theta, self.n_outputs, self.W_out_offset,
-                        self.b_out_offset, self.l2_ranges)
-            if n_threads < 1:
+            if not 1 <= n_threads <= 4096:
                 raise ValueError(f"blocks gave {n_threads} threads")
             plan = self.plans[key] = (table, int(n_threads))
         return plan
 
-    cdef char *_workspace(self, Py_ssize_t n_bytes) except NULL:
+    cdef object _workspace(self, Py_ssize_t n_bytes):
+        """A uint8 array of at least n_bytes, kept for the next calls; the caller holds a
+        reference to it for as long as it uses the memory."""
         if self.work.shape[0] < n_bytes:
             self.work = np.empty(n_bytes, dtype=np.uint8)
-        return aligned64(self.work, n_bytes)
+        return self.work
 
     def loss_grad(
         self,
-        const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features)
+        const floating[:, :, ::1] X not None,  # IN  (n_samples, n_timesteps, n_features)
         const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
-        const floating[:, ::1] Y,         # IN  (n_samples, n_outputs) targets
+        const floating[:, ::1] Y not None,     # IN  (n_samples, n_outputs) targets
         const floating[::1] w,            # IN  (n_samples,) weights summing to 1, or None
-        const floating[::1] theta,        # IN  parameters
-        floating[::1] grad,               # OUT gradient, laid out as theta
+        const floating[::1] theta not None,    # IN  parameters
+        floating[::1] grad not None,      # OUT gradient, laid out as theta
         floating reg,                     # IN  L2 factor (alpha / sum of the weights)
     ):
         """Loss and gradient of the network on one batch, in one call.
@@ -508,35 +598,44 @@ cdef class Trainer:
         ``dX``), and ``grad += reg * theta`` on the weights.  Returns (data loss, sum of the
         squared weights, squared norm of grad).
         """
-        cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
+        cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1], n_bytes
         cdef Py_ssize_t offsets[2 * 64 + 8]
         cdef Py_ssize_t[:, ::1] layers
         cdef int n_threads
+        cdef object work
         cdef floating *ws
         cdef const floating *wp = NULL
         cdef const Py_ssize_t *lengths_ptr = NULL
         cdef double out[3]
-        cdef Py_ssize_t bptt = self._bptt(n_timesteps)
-        if (n_samples < 1 or n_timesteps < 1 or X.shape[2] != self.layers[0, _L_N_IN]
-                or Y.shape[0] != n_samples or Y.shape[1] != self.n_outputs
-                or (w is not None and w.shape[0] != n_samples)
-                or theta.shape[0] != self.n_theta or grad.shape[0] != self.n_theta):
-            raise ValueError("Trainer.loss_grad: arrays of inconsistent shapes")
-        layers, n_threads = self._plan(n_samples, n_timesteps)
-        check_run(self.act, bptt, n_threads, lengths, n_samples, n_timesteps)
-        ws = <floating *> self._workspace(_train_layout(
-            &layers[0, 0], layers.shape[0], n_samples, n_timesteps, self.n_outputs, n_threads,
-            offsets, <floating> 0) * sizeof(floating))
-        if w is not None:
-            wp = &w[0]
-        if lengths is not None:
-            lengths_ptr = &lengths[0]
-        with nogil:
-            _loss_grad_run(&X[0, 0, 0], lengths_ptr, &Y[0, 0], wp, &theta[0], &grad[0],
-                           self.n_theta, &layers[0, 0], layers.shape[0], self.W_out_offset,
-                           self.b_out_offset, &self.l2_ranges[0, 0], self.l2_ranges.shape[0],
-                           reg, self.act, bptt, self.cross_entropy, n_threads, self.flush,
-                           n_samples, n_timesteps, self.n_outputs, ws, out)
+        cdef Py_ssize_t bptt
+        self._enter()
+        try:
+            bptt = self._bptt(n_timesteps)
+            if (n_samples < 1 or n_timesteps < 1 or X.shape[2] != self.layers[0, _L_N_IN]
+                    or Y.shape[0] != n_samples or Y.shape[1] != self.n_outputs
+                    or (w is not None and w.shape[0] != n_samples)
+                    or theta.shape[0] != self.n_theta or grad.shape[0] != self.n_theta):
+                raise ValueError("Trainer.loss_grad: arrays of inconsistent shapes")
+            layers, n_threads = self._plan(n_samples, n_timesteps)
+            check_run(self.act, bptt, n_threads, lengths, n_samples, n_timesteps)
+            n_bytes = _train_layout(&layers[0, 0], layers.shape[0], n_samples, n_timesteps,
+                                    self.n_outputs, n_threads, offsets,
+                                    <floating> 0) * sizeof(floating)
+            work = self._workspace(n_bytes)
+            ws = <floating *> aligned64(work, n_bytes)
+            if w is not None:
+                wp = &w[0]
+            if lengths is not None:
+                lengths_ptr = &lengths[0]
+            with nogil:
+                _loss_grad_run(&X[0, 0, 0], lengths_ptr, &Y[0, 0], wp, &theta[0], &grad[0],
+                               self.n_theta, &layers[0, 0], layers.shape[0],
+                               self.W_out_offset, self.b_out_offset, &self.l2_ranges[0, 0],
+                               self.l2_ranges.shape[0], reg, self.act, bptt,
+                               self.cross_entropy, n_threads, self.flush, n_samples,
+                               n_timesteps, self.n_outputs, ws, out)
+        finally:
+            self.busy = False
         return out[0], out[1], out[2]
 
     cdef Py_ssize_t _bptt(self, Py_ssize_t n_timesteps):
@@ -546,19 +645,19 @@ cdef class Trainer:
 
     def epoch(
         self,
-        const floating[:, :, ::1] X,      # IN  (n_samples, n_timesteps, n_features) training set
+        const floating[:, :, ::1] X not None,  # IN  (n_samples, n_timesteps, n_features)
         const Py_ssize_t[::1] lengths,    # IN  (n_samples,) in [1, n_timesteps]; None: all full
-        const floating[:, ::1] Y,         # IN  (n_samples, n_outputs) targets
+        const floating[:, ::1] Y not None,     # IN  (n_samples, n_outputs) targets
         const double[::1] sample_weight,  # IN  (n_samples,) or None (all 1)
-        const Py_ssize_t[::1] order,      # IN  (n_samples,) the samples in this epoch's order
+        const Py_ssize_t[::1] order not None,  # IN  (n_samples,) this epoch's order
         Py_ssize_t batch_size,            # IN  samples per mini-batch (the last one: the rest)
-        floating[::1] theta,              # INOUT parameters
-        floating[::1] grad,               # OUT scratch, theta's size
-        floating[::1] mom1,               # INOUT Adam's m, or SGD's velocity
+        floating[::1] theta not None,     # INOUT parameters
+        floating[::1] grad not None,      # OUT scratch, theta's size
+        floating[::1] mom1 not None,      # INOUT Adam's m, or SGD's velocity
         floating[::1] mom2,               # INOUT Adam's v, or None (SGD)
         double learning_rate,             # IN  SGD's learning rate this epoch (Adam: unused)
         Py_ssize_t adam_steps,            # IN  Adam's step count so far
-        double[::1] norms,                # OUT (n_batches,) gradient norm of each mini-batch
+        double[::1] norms not None,       # OUT (n_batches,) each mini-batch's gradient norm
     ):
         """One epoch of mini-batch training, in one call.
 
@@ -574,10 +673,8 @@ cdef class Trainer:
         or ``EPOCH_NONFINITE_STEP``; ``adam_steps`` and ``steps_done`` tell how far it got.
         """
         cdef Py_ssize_t n_samples = X.shape[0], n_timesteps = X.shape[1]
-        cdef Py_ssize_t n_features = X.shape[2], n_outputs = self.n_outputs
-        cdef Py_ssize_t n_theta = self.n_theta, n_layers = self.layers.shape[0]
-        cdef Py_ssize_t n_batches, rest, b, nb, k, t_adam = adam_steps
-        cdef Py_ssize_t bptt = self._bptt(n_timesteps)
+        cdef Py_ssize_t n_features = X.shape[2], n_outputs, n_theta, n_layers
+        cdef Py_ssize_t n_batches, rest, b, nb, k, t_adam = adam_steps, bptt, n_bytes
         cdef Py_ssize_t offsets[6]
         cdef Py_ssize_t[:, ::1] layers_full
         cdef Py_ssize_t[:, ::1] layers_rest = None
@@ -586,63 +683,74 @@ cdef class Trainer:
         cdef const Py_ssize_t *lengths_ptr = NULL
         cdef const double *sw_ptr = NULL
         cdef floating *mom2_ptr = NULL
+        cdef object work
         cdef floating *ws
         cdef double loss, loss_sum = 0.0
         cdef int status = _EPOCH_OK
-        cdef bint adam = self.adam
-        self.adam_steps = t_adam
-        self.steps_done = 0
-        if n_samples < 1 or n_timesteps < 1 or not 1 <= batch_size <= n_samples:
-            raise ValueError(f"Trainer.epoch: {n_samples} samples of {n_timesteps} steps in "
-                             f"batches of {batch_size}")
-        n_batches = (n_samples + batch_size - 1) // batch_size
-        rest = n_samples - (n_batches - 1) * batch_size
-        layers_full, threads_full = self._plan(batch_size, n_timesteps)
-        if rest != batch_size:
-            layers_rest, threads_rest = self._plan(rest, n_timesteps)
-            rest_ptr = &layers_rest[0, 0]
-        if (n_features != self.layers[0, _L_N_IN] or Y.shape[0] != n_samples
-                or Y.shape[1] != n_outputs or order.shape[0] != n_samples
-                or (sample_weight is not None and sample_weight.shape[0] != n_samples)
-                or theta.shape[0] != n_theta or grad.shape[0] != n_theta
-                or mom1.shape[0] != n_theta
-                or (adam and (mom2 is None or mom2.shape[0] != n_theta))
-                or norms.shape[0] < n_batches):
-            raise ValueError("Trainer.epoch: arrays of inconsistent shapes")
-        check_run(self.act, bptt, min(threads_full, threads_rest), lengths, n_samples,
-                  n_timesteps)
-        for k in range(n_samples):
-            if not 0 <= order[k] < n_samples:
-                raise ValueError(f"Trainer.epoch: order[{k}] = {order[k]} is not a sample index")
-        ws = <floating *> self._workspace(_epoch_layout(
-            &layers_full[0, 0], rest_ptr, n_layers, batch_size, rest, n_timesteps, n_features,
-            n_outputs, n_theta, threads_full, threads_rest, offsets, <floating> 0)
-            * sizeof(floating))
-        if lengths is not None:
-            lengths_ptr = &lengths[0]
-        if sample_weight is not None:
-            sw_ptr = &sample_weight[0]
-        if adam:
-            mom2_ptr = &mom2[0]
-        else:
-            self.hyper[_HY_LR] = learning_rate
-        for b in range(n_batches):
-            if self.step_callback is not None:
-                self.step_callback(self.steps_done)
-            PyErr_CheckSignals()        # a Ctrl-C between steps: KeyboardInterrupt
-            nb = batch_size if b < n_batches - 1 else rest
-            with nogil:
-                loss = _batch_step(
-                    &X[0, 0, 0], lengths_ptr, &Y[0, 0], sw_ptr, &order[b * batch_size], nb,
-                    n_timesteps, n_features, n_outputs, &theta[0], &grad[0], n_theta,
-                    &layers_full[0, 0] if nb == batch_size else rest_ptr, n_layers,
-                    self.W_out_offset, self.b_out_offset, &self.l2_ranges[0, 0],
-                    self.l2_ranges.shape[0], self.act, bptt, self.cross_entropy,
-                    threads_full if nb == batch_size else threads_rest, self.flush, adam,
-                    &mom1[0], mom2_ptr, self.hyper, &t_adam, ws, offsets, &norms[b], &status)
+        cdef bint adam
+        self._enter()
+        try:
+            n_outputs, n_theta, n_layers = self.n_outputs, self.n_theta, self.layers.shape[0]
+            adam = self.adam
+            bptt = self._bptt(n_timesteps)
             self.adam_steps = t_adam
-            if status != _EPOCH_OK:
-                break
-            loss_sum += loss * nb
-            self.steps_done += 1
+            self.steps_done = 0
+            if n_samples < 1 or n_timesteps < 1 or not 1 <= batch_size <= n_samples:
+                raise ValueError(f"Trainer.epoch: {n_samples} samples of {n_timesteps} steps "
+                                 f"in batches of {batch_size}")
+            n_batches = (n_samples + batch_size - 1) // batch_size
+            rest = n_samples - (n_batches - 1) * batch_size
+            layers_full, threads_full = self._plan(batch_size, n_timesteps)
+            if rest != batch_size:
+                layers_rest, threads_rest = self._plan(rest, n_timesteps)
+                rest_ptr = &layers_rest[0, 0]
+            if (n_features != self.layers[0, _L_N_IN] or Y.shape[0] != n_samples
+                    or Y.shape[1] != n_outputs or order.shape[0] != n_samples
+                    or (sample_weight is not None and sample_weight.shape[0] != n_samples)
+                    or theta.shape[0] != n_theta or grad.shape[0] != n_theta
+                    or mom1.shape[0] != n_theta
+                    or (adam and (mom2 is None or mom2.shape[0] != n_theta))
+                    or norms.shape[0] < n_batches):
+                raise ValueError("Trainer.epoch: arrays of inconsistent shapes")
+            check_run(self.act, bptt, min(threads_full, threads_rest), lengths, n_samples,
+                      n_timesteps)
+            for k in range(n_samples):
+                if not 0 <= order[k] < n_samples:
+                    raise ValueError(f"Trainer.epoch: order[{k}] = {order[k]} is not a sample "
+                                     f"index")
+            n_bytes = _epoch_layout(&layers_full[0, 0], rest_ptr, n_layers, batch_size, rest,
+                                    n_timesteps, n_features, n_outputs, n_theta, threads_full,
+                                    threads_rest, offsets, <floating> 0) * sizeof(floating)
+            work = self._workspace(n_bytes)       # held until the end of the call
+            ws = <floating *> aligned64(work, n_bytes)
+            if lengths is not None:
+                lengths_ptr = &lengths[0]
+            if sample_weight is not None:
+                sw_ptr = &sample_weight[0]
+            if adam:
+                mom2_ptr = &mom2[0]
+            else:
+                self.hyper[_HY_LR] = learning_rate
+            for b in range(n_batches):
+                if self.step_callback is not None:
+                    self.step_callback(self.steps_done)
+                PyErr_CheckSignals()        # a Ctrl-C between steps: KeyboardInterrupt
+                nb = batch_size if b < n_batches - 1 else rest
+                with nogil:
+                    loss = _batch_step(
+                        &X[0, 0, 0], lengths_ptr, &Y[0, 0], sw_ptr, &order[b * batch_size], nb,
+                        n_timesteps, n_features, n_outputs, &theta[0], &grad[0], n_theta,
+                        &layers_full[0, 0] if nb == batch_size else rest_ptr, n_layers,
+                        self.W_out_offset, self.b_out_offset, &self.l2_ranges[0, 0],
+                        self.l2_ranges.shape[0], self.act, bptt, self.cross_entropy,
+                        threads_full if nb == batch_size else threads_rest, self.flush, adam,
+                        &mom1[0], mom2_ptr, self.hyper, &t_adam, ws, offsets, &norms[b],
+                        &status)
+                self.adam_steps = t_adam
+                if status != _EPOCH_OK:
+                    break
+                loss_sum += loss * nb
+                self.steps_done += 1
+        finally:
+            self.busy = False
         return loss_sum, status

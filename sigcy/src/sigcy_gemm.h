@@ -176,7 +176,7 @@ static sigcy_gemm_tn_d_fn sigcy_gemm_tn_d_ptr = sigcy_gemm_tn_d_c;
 
 /* Install the kernels of an instruction-set level (sigcy_isa.h) in this module's table, once,
  * at import, before any thread can call one; returns their name ("avx512", "avx2" or
- * "portable"). */
+ * "baseline": the portable C kernels). */
 #define SIGCY_GEMM_SET(SUF)                                                                  \
     sigcy_gemm_f_ptr = sigcy_gemm_f_##SUF;                                                   \
     sigcy_gemm_d_ptr = sigcy_gemm_d_##SUF;                                                   \
@@ -196,7 +196,7 @@ static const char *sigcy_gemm_set_level(int level)
     }
 #endif
     (void)level;
-    return "portable";
+    return "baseline";
 }
 
 /* C[m, n] (+)= A[m, k] @ B[k, n] with B packed by sigcy_pack_*; see the top of the file. */

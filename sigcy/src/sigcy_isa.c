@@ -11,7 +11,8 @@ static int sigcy_cpu_level(void)
           && __builtin_cpu_supports("bmi2")))
         return SIGCY_ISA_BASELINE;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512vl"))
         return SIGCY_ISA_AVX512;
     return SIGCY_ISA_AVX2;
 #else

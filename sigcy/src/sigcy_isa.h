@@ -12,10 +12,13 @@
 
 #define SIGCY_ISA_BASELINE 0
 #define SIGCY_ISA_AVX2 1      /* x86-64-v3: AVX2, FMA, BMI2 */
-#define SIGCY_ISA_AVX512 2    /* x86-64-v4: AVX-512 F, BW, DQ, VL (and AVX2, FMA) */
+#define SIGCY_ISA_AVX512 2    /* x86-64-v4: AVX-512 F, BW, CD, DQ, VL (and AVX2, FMA) */
 
-/* The GCC x86-64 builds compile AVX2 and AVX-512 variants; others build the baseline only. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* GCC builds for x86-64 (but Windows) compile AVX2 and AVX-512 variants of every kernel
+ * family, unless the meson option dispatch is off (SIGCY_BASELINE_ONLY); others build the
+ * row loops and the GEMM for the baseline only. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) \
+    && !defined(SIGCY_BASELINE_ONLY)
 #define SIGCY_X86_GCC 1
 #else
 #define SIGCY_X86_GCC 0
