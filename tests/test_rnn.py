@@ -281,20 +281,6 @@ def test_other_gemm_kernels(dispatch, target, tmp_path):
                             atol=tol["atol"] * scale, err_msg=GRAD_NAMES[i])
 
 
-@pytest.mark.parametrize("value", ["", "avx512", "unknown"])
-def test_gemm_kernels_follow_the_other_kernels_dispatch(value):
-    # an empty or unknown SIGCY_DISPATCH asks for nothing lower: the GEMM kernels take the
-    # best instruction set, as the ufunc kernels do (they picked AVX2 for an empty value)
-    script = ("import sigcy; info = sigcy.build_info(); "
-              "print(info['kernels']['gemm'], info['dispatch'])")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=dict(os.environ, SIGCY_DISPATCH=value), timeout=300,
-                          cwd=pathlib.Path(__file__).parent)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    gemm, kernels = proc.stdout.split()
-    assert gemm == kernels
-
-
 def test_block_choice():
     assert rnn._blocks(64, 512, 1)[0] == 64       # one block of samples per thread
     assert rnn._blocks(64, 512, 2)[0] == 32
