@@ -75,12 +75,30 @@ sphinx_gallery_conf = {
 warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
 
 # -- HTML --------------------------------------------------------------------------------
-html_theme = "alabaster"
+# pydata-sphinx-theme: the look of the numpy, SciPy, scikit-learn and pandas documentation.
+html_theme = "pydata_sphinx_theme"
+html_title = f"sigcy {release}"
 html_theme_options = {
-    "description": "Exact, fast sigmoid kernels and recurrent networks",
-    "fixed_sidebar": True,
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
 }
-html_static_path = []
+# No left sidebar on the pages without sub-pages: the text and its code get the width.
+html_sidebars = {
+    "index": [],
+    "why": [],
+    "performance": [],
+    "scaling": [],
+    "wheels": [],
+    "dev/tuning": [],
+    "auto_examples/index": [],
+}
+html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["sigcy.css"]   # code blocks wrap instead of scrolling sideways
 
 
 # -- numpy ufuncs ------------------------------------------------------------------------

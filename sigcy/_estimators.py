@@ -221,7 +221,7 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     @property
     def coefs_(self):
-        """list of ndarray: ``coefs_[i]`` is the input weight matrix of layer ``i``.
+        """list of ndarray: the input weight matrix of each layer, the output layer last.
 
         Layers ``0 .. n_layers_ - 2`` are recurrent, of shape (n_inputs, n_hidden); the last
         is the output layer, of shape (n_hidden_last, n_outputs_).  Views into the fitted
@@ -232,15 +232,16 @@ class _BaseRNN(BaseEstimator, metaclass=ABCMeta):
 
     @property
     def recurrent_coefs_(self):
-        """list of ndarray: ``recurrent_coefs_[i]`` (n_hidden_i, n_hidden_i) is ``W_rec`` of
-        recurrent layer ``i``."""
+        """list of ndarray: the recurrent matrix ``W_rec`` of each recurrent layer.
+
+        ``recurrent_coefs_[i]`` has shape (n_hidden_i, n_hidden_i).
+        """
         check_is_fitted(self, "_theta")
         return self._views(self._theta)[1]
 
     @property
     def intercepts_(self):
-        """list of ndarray: ``intercepts_[i]`` is the bias vector of layer ``i`` (the last
-        one the output layer's)."""
+        """list of ndarray: the bias vector of each layer, the output layer last."""
         check_is_fitted(self, "_theta")
         return self._views(self._theta)[2]
 

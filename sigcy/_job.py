@@ -3,6 +3,7 @@ import os
 import sys
 import time
 import warnings
+import zipfile
 
 import numpy as np
 
@@ -14,36 +15,50 @@ class DataError(ValueError):
 
 
 def load_user_data(path, n_features=None, task="auto"):
-    """(X, y, is_classification) from a ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` file.
+    """Read a user's data file for ``sigcy --data FILE``.
 
-    A ``.csv`` holds one sample per row: the last column is the target, the others one
-    sequence, read as ``n_features`` features per step (default 1: univariate).  Lines
-    starting with ``#`` and a header row of non-numbers are skipped.
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` archive with numeric arrays ``X`` (n_samples, n_timesteps[, n_features])
+        and ``y`` (n_samples,), or a ``.csv`` file with one sample per row: the last column
+        is the target, the others one sequence.  In a ``.csv``, blank lines, lines starting
+        with ``#`` and a first row in which no value is a number (a header) are skipped.
+    n_features : int, optional
+        ``.csv`` only: the sequence columns are read as steps of this many features
+        (default 1: univariate).
+    task : {"auto", "classify", "regress"}, default="auto"
+        Classification or regression; "auto" guesses from ``y``.
+
+    Returns
+    -------
+    X : ndarray
+        The sequences, 2-D or 3-D.
+    y : ndarray of shape (n_samples,)
+        The targets.
+    is_classification : bool
+        Whether ``y`` is read as class labels.
+
+    Raises
+    ------
+    DataError
+        A message naming the problem: for a ``.csv``, the line and column of the first
+        value that is not a number, the lines of rows of a different length, an empty file;
+        for a ``.npz``, a missing or pickled (object) array; NaN or infinity in ``X`` or
+        ``y`` with the first sample that has one.
     """
     path = str(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file.")
+    line_numbers = None
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            missing = {"X", "y"} - set(f.files)
-            if missing:
-                raise DataError(f"{path} lacks array(s) {sorted(missing)}; it has {f.files}.")
-            X, y = f["X"], f["y"]
+        X, y = _load_npz(path)
     elif path.endswith(".csv"):
-        with open(path) as f:
-            lines = [line for line in f if line.strip() and not line.startswith("#")]
-        if lines:
-            try:
-                [float(v) for v in lines[0].split(",")]
-            except ValueError:
-                lines = lines[1:]                          # a header row
-        try:
-            table = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=float)
-        except ValueError as exc:
-            raise DataError(f"{path}: cannot read it as a numeric CSV ({exc}).") from None
+        table, line_numbers = _read_csv(path)
         if table.shape[0] < 2 or table.shape[1] < 2:
             raise DataError(f"{path}: need at least 2 rows and 2 columns (a sequence and a "
-                            f"target), got shape {table.shape}.")
+                            f"target), got {_plural(table.shape[0], 'row')} of "
+                            f"{_plural(table.shape[1], 'column')}.")
         X, y = table[:, :-1], table[:, -1]
         if n_features is not None and n_features > 1:
             if X.shape[1] % n_features:
@@ -58,13 +73,126 @@ def load_user_data(path, n_features=None, task="auto"):
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise DataError(f"y has shape {y.shape}; expected ({X.shape[0]},) to match X of "
                         f"shape {X.shape}.")
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: X has dtype {X.dtype}; expected numbers (float or int).")
+    if y.dtype.kind not in "biufSU":
+        raise DataError(f"{path}: y has dtype {y.dtype}; expected numbers or strings.")
+    if X.shape[0] < 2:
+        raise DataError(f"{path}: need at least 2 samples, got {X.shape[0]}.")
+    _check_finite(path, "X", X, line_numbers)
+    _check_finite(path, "y", y, line_numbers)
     if task == "auto":
-        is_classification = (y.dtype.kind in "biuOSU"
-                             or (np.all(np.isfinite(y)) and np.all(y == np.round(y))
+        is_classification = (y.dtype.kind in "biuSU"
+                             or (np.all(y == np.round(y))
                                  and len(np.unique(y)) <= max(2, min(50, len(y) // 5))))
     else:
         is_classification = task == "classify"
+    if is_classification and len(np.unique(y)) < 2:
+        raise DataError(f"{path}: y has a single class ({y[0].item()!r}); a classifier needs at "
+                        f"least 2 (or pass --task regress).")
     return X, y, is_classification
+
+
+def _check_finite(path, name, a, line_numbers):
+    """A :class:`DataError` naming the first sample of ``a`` with NaN or infinity."""
+    if a.dtype.kind != "f":
+        return
+    finite = np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
+    if finite.all():
+        return
+    bad = np.flatnonzero(~finite)
+    first = int(bad[0])
+    values = a[first].ravel()
+    what = "NaN" if np.isnan(values).any() else "infinity"
+    where = f"sample {first}"
+    if line_numbers is not None:
+        where += f" (line {line_numbers[first]})"
+    more = (f" ({_plural(len(bad), 'sample')} in all)" if len(bad) > 1 else "")
+    raise DataError(f"{path}: {name} has {what} at {where}{more}; sigcy needs finite "
+                    f"values: remove or fill in those samples.")
+
+
+def _plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _read_csv(path):
+    """(table, line_numbers) of a numeric CSV, or a :class:`DataError` naming the problem.
+
+    Blank lines and lines starting with ``#`` are skipped, and so is a first row in which no
+    value is a number (a header).  Every other value must be a number and every row must
+    have as many columns as the first.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (not UTF-8); expected a .csv with one "
+                        f"sequence per row, the target last.") from None
+    rows, line_numbers = [], []
+    header_seen = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [field.strip() for field in line.split(",")]
+        values = [_number_or_none(field) for field in fields]
+        if not rows and not header_seen and all(v is None for v in values):
+            header_seen = True                      # a header: names, not numbers
+            continue
+        for column, (field, value) in enumerate(zip(fields, values), start=1):
+            if value is None:
+                shown = repr(field) if field else "an empty field"
+                raise DataError(f"{path}, line {number}, column {column}: {shown} is not a "
+                                f"number.")
+        rows.append(values)
+        line_numbers.append(number)
+    if not rows:
+        what = "only a header row" if header_seen else "no data rows"
+        raise DataError(f"{path}: the file is empty ({what}); expected one sequence per "
+                        f"row, the target last.")
+    expected = len(rows[0])
+    ragged = [(n, len(r)) for n, r in zip(line_numbers, rows) if len(r) != expected]
+    if ragged:
+        shown = ", ".join(f"line {n} has {c}" for n, c in ragged[:5])
+        more = f", and {len(ragged) - 5} more rows differ" if len(ragged) > 5 else ""
+        raise DataError(f"{path}: rows of different lengths: line {line_numbers[0]} (the "
+                        f"first data row) has {_plural(expected, 'column')}, {shown}{more}.")
+    return np.array(rows, dtype=float), line_numbers
+
+
+def _number_or_none(field):
+    try:
+        return float(field)
+    except ValueError:
+        return None
+
+
+def _load_npz(path):
+    """X and y of a ``.npz`` archive; pickled (object) arrays are refused."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise DataError(f"{path}: not a .npz archive (np.savez(path, X=X, y=y) writes "
+                        f"one).") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: holds a single array, not a .npz archive; save both "
+                        f"with np.savez(path, X=X, y=y).")
+    with archive:
+        missing = {"X", "y"} - set(archive.files)
+        if missing:
+            raise DataError(f"{path} lacks array(s) {sorted(missing)}; it has "
+                            f"{archive.files}.")
+        arrays = {}
+        for name in ("X", "y"):
+            try:
+                arrays[name] = archive[name]
+            except ValueError:
+                raise DataError(
+                    f"{path}: {name} is an object array, which .npz stores with pickle, and "
+                    f"sigcy does not load pickles (loading one can run arbitrary code); save "
+                    f"{name} as a numeric array, e.g. np.asarray({name}, dtype=float)."
+                ) from None
+    return arrays["X"], arrays["y"]
 
 
 class _Progress:

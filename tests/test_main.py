@@ -1,5 +1,7 @@
 """The main job (`sigcy`, `python -m sigcy`) runs and reports what it should."""
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -70,6 +72,91 @@ def test_job_rejects_bad_user_data(tmp_path, capsys, content, name, message):
         path.write_text(content)
     assert main(["--data", str(path), "--max-iter", "1"]) == 2
     assert message in capsys.readouterr().err
+
+
+def _run_sigcy_data(path, *extra):
+    """``python -m sigcy --data path`` in a subprocess (from the file's directory, never the
+    source tree): its exit status and stderr, as a user sees them in a terminal."""
+    proc = subprocess.run([sys.executable, "-m", "sigcy", "--data", str(path), "--max-iter",
+                           "1", "--no-compare", *extra],
+                          cwd=path.parent, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def _assert_clear_error(returncode, stderr, *fragments):
+    """Exit status 2, one line that names the problem, no warning or traceback."""
+    assert returncode == 2, stderr
+    assert stderr.startswith("sigcy: error: "), stderr
+    for fragment in fragments:
+        assert fragment in stderr, stderr
+    assert "Warning" not in stderr and "Traceback" not in stderr, stderr
+    assert stderr.count("\n") == 1, stderr
+
+
+@pytest.mark.parametrize("content, fragments", [
+    # the issue's example: a value that is not a number on the only line
+    ("1,2,x\n", ["line 1, column 3: 'x' is not a number"]),
+    # after a header, blank lines and comments: the file's own line number
+    ("# my data\nx0,x1,y\n1,2,0\n\n3,4,1\n5,seven,0\n",
+     ["line 6, column 2: 'seven' is not a number"]),
+    ("1,2,0\n3,,1\n", ["line 2, column 2: an empty field is not a number"]),
+    ("1,2,3,0\n4,5,6,1\n7,8,1\n1,2,3,4,0\n",
+     ["rows of different lengths", "line 1 (the first data row) has 4 columns",
+      "line 3 has 3, line 4 has 5"]),
+    ("", ["the file is empty (no data rows)"]),
+    ("\n# nothing but a comment\n", ["the file is empty (no data rows)"]),
+    ("x0,x1,target\n", ["the file is empty (only a header row)"]),
+    ("1,2,0\n3,nan,1\n4,5,0\n", ["X has NaN at sample 1 (line 2)"]),
+    ("1,2,0\n3,4,inf\n4,5,0\n", ["y has infinity at sample 1 (line 2)"]),
+])
+def test_csv_errors_name_the_problem(tmp_path, content, fragments):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    _assert_clear_error(*_run_sigcy_data(path), str(path), *fragments)
+
+
+def _pickled_X():
+    X = np.empty(3, dtype=object)
+    X[:] = [np.zeros(4), np.zeros(2), np.zeros(3)]          # sequences of different lengths
+    return X
+
+
+@pytest.mark.parametrize("arrays, fragments", [
+    (lambda: {"X": _pickled_X(), "y": np.arange(3)},
+     ["X is an object array", "does not load pickles"]),
+    (lambda: {"X": np.zeros((3, 4)), "y": np.array(["a", None, "b"], dtype=object)},
+     ["y is an object array", "does not load pickles"]),
+    (lambda: {"X": np.where(np.arange(24).reshape(4, 3, 2) == 17, np.nan, 1.0),
+              "y": np.arange(4) % 2},
+     ["X has NaN at sample 2;"]),
+    (lambda: {"X": np.where(np.arange(24).reshape(4, 6) % 7 == 6, -np.inf, 1.0),
+              "y": np.arange(4) % 2},
+     ["X has infinity at sample 1 (3 samples in all)"]),
+    (lambda: {"X": np.ones((4, 6)), "y": np.array([0.5, 1.5, np.nan, 2.0])},
+     ["y has NaN at sample 2;"]),
+    (lambda: {"X": np.ones((4, 6))}, ["lacks array(s) ['y']"]),
+    (lambda: {"X": np.ones((8, 3)), "y": np.zeros(8, dtype=int)},
+     ["y has a single class (0)", "--task regress"]),
+])
+def test_npz_errors_name_the_problem(tmp_path, arrays, fragments):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays())
+    _assert_clear_error(*_run_sigcy_data(path), str(path), *fragments)
+
+
+def test_csv_that_is_not_text(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01,2\n")
+    _assert_clear_error(*_run_sigcy_data(path), "not a text file (not UTF-8)")
+
+
+def test_npz_that_is_not_an_archive(tmp_path):
+    path = tmp_path / "single.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    _assert_clear_error(*_run_sigcy_data(path), "a single array, not a .npz archive")
+    path.write_text("1,2,3\n")
+    _assert_clear_error(*_run_sigcy_data(path), "not a .npz archive")
 
 
 def test_kernel_job_reports_accuracy_and_speed(capsys):
