@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from sigcy._network import _single_threaded_blas
-from sigcy.rnn import ACTIVATIONS, _backward_pre_activation_grads, elman_backward
+from sigcy.rnn import ACTIVATIONS, _state_gradients, elman_backward
 
 __all__ = ["gradient_flow"]
 
@@ -90,27 +90,8 @@ def gradient_flow(estimator, X, y, *, layer=-1):
             dH = elman_backward(states[i - 1], states[i], dH, W_in[i], W_rec[i],
                                 activation=estimator.activation, lengths=lengths,
                                 bptt_steps=bptt_steps)[0]
-        # The chosen layer's state gradients from its pre-activation gradients dA (the
-        # compiled backward pass): g_t = dH_t + dA_{t+1} @ W_rec^T, one product for all
-        # steps, with nothing flowing back across a truncation window's start, and
-        # g_t = dH_t + g_{t+1} where step t+1 is a carried copy of step t (t+1 >= length,
-        # dA_{t+1} = 0).
-        H = states[layer]
-        n, T, n_hidden = H.shape
-        dA = _backward_pre_activation_grads(
-            seq.X if layer == 0 else states[layer - 1], H, dH, W_in[layer], W_rec[layer],
-            ACTIVATIONS[estimator.activation], lengths, bptt_steps)
-        flows = np.ones(T, dtype=bool)    # flows[t]: back from step t to step t-1
-        if bptt_steps is not None:
-            flows[::bptt_steps] = False
-            dA[:, ~flows] = 0
-        back = (dA.reshape(-1, n_hidden) @ W_rec[layer].T).reshape(n, T, n_hidden)
-    G = dA                                # dA's memory is free again
-    np.add(dH[:, :-1], back[:, 1:], out=G[:, :-1])
-    G[:, -1] = dH[:, -1]
-    if lengths is not None:
-        for t in reversed(range(T - 1)):
-            carried = lengths <= t + 1
-            if flows[t + 1] and carried.any():
-                G[carried, t] = dH[carried, t] + G[carried, t + 1]
+        # the chosen layer's state gradients, from the compiled recursion itself
+        G = _state_gradients(seq.X if layer == 0 else states[layer - 1], states[layer], dH,
+                             W_in[layer], W_rec[layer], ACTIVATIONS[estimator.activation],
+                             lengths, bptt_steps)
     return np.linalg.norm(G, axis=2).astype(np.float64).mean(axis=0)

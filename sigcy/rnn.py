@@ -472,20 +472,21 @@ def elman_backward(X, H, dH, W_in, W_rec, h0=None, *, activation="sigmoid", leng
     return dX, dW_in, dW_rec, db, dh0
 
 
-def _backward_pre_activation_grads(X, H, dH, W_in, W_rec, act, lengths, bptt_steps):
-    """dL/d(pre-activation) at every step of elman_backward's recursion, a new array dA.
+def _state_gradients(X, H, dH, W_in, W_rec, act, lengths, bptt_steps):
+    """dL/dH[:, t], the whole gradient reaching every state in elman_backward's recursion
+    (from the step after it and from dH), a new array of H's shape.
 
     h0 is zero, and the arithmetic strict IEEE (no flush of subnormals: gradient_flow shows
-    how small gradients get).  dA is 0 at the carried steps of ``lengths`` and at t = 0 (the
-    loop's use of dA[:, 0]).  Unchecked, as _forward_into: every array C-contiguous in one
+    how small gradients get).  Unchecked, as _forward_into: every array C-contiguous in one
     float dtype, lengths None or intp, act one of ACTIVATIONS' values, bptt_steps None or a
-    positive int.  For sigcy.inspection.gradient_flow, which needs every state's gradient.
+    positive int.  For sigcy.inspection.gradient_flow.
     """
     dtype = X.dtype
     n_samples, n_timesteps, n_features = X.shape
     n_hidden = W_in.shape[1]
     bptt_steps = n_timesteps if bptt_steps is None else int(min(bptt_steps, n_timesteps))
-    dA = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    G = np.empty((n_samples, n_timesteps, n_hidden), dtype=dtype)
+    dA = np.empty_like(G)
     carry = np.empty((2, n_samples, n_hidden), dtype=dtype)
     dW_in = np.empty((n_features, n_hidden), dtype=dtype)      # computed, not needed
     dW_rec = np.empty((n_hidden, n_hidden), dtype=dtype)
@@ -496,5 +497,5 @@ def _backward_pre_activation_grads(X, H, dH, W_in, W_rec, act, lengths, bptt_ste
                                             n_hidden, grad_block, n_threads))
     _elman.elman_backward_loop(X, H, dH, W_in, W_rec, None, lengths, bptt_steps, dA, carry,
                                None, dW_in, dW_rec, db, None, act, row_block, grad_block,
-                               n_threads, False, scratch)
-    return dA
+                               n_threads, False, scratch, G)
+    return G

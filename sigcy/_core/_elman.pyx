@@ -297,6 +297,20 @@ cdef inline void _backward_rows(floating *da,          # OUT dA[i0:i1, t], rows 
             sigcy_drelu_rows_d(da, g, dh, h, m, n_hidden, rs, lengths, t)
 
 
+cdef inline void _state_grads(floating *Gt,           # OUT G[i0:i1, t], rows rs apart
+                              const floating *g,     # IN  carry[i0:i1]
+                              const floating *dh,    # IN  dH[i0:i1, t], rows rs apart, or NULL
+                              Py_ssize_t m, Py_ssize_t n_hidden, Py_ssize_t rs) noexcept nogil:
+    """Gt = g + dH[:, t] (g where dH is zero)."""
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        if dh == NULL:
+            memcpy(Gt + i * rs, g + i * n_hidden, n_hidden * sizeof(floating))
+        else:
+            for j in range(n_hidden):
+                Gt[i * rs + j] = g[i * n_hidden + j] + dh[i * rs + j]
+
+
 cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *dH,      # IN  (n_samples, n_timesteps, n_hidden)
                           const floating *W_in_Tp,  # IN W_in^T (n_hidden, n_features), packed
@@ -310,6 +324,8 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
                           floating *dX,            # OUT (n_samples, n_timesteps, n_features)
                                                    #     or NULL (not wanted)
                           floating *dh0,           # OUT (n_samples, n_hidden) or NULL
+                          floating *G,             # OUT (n_samples, n_timesteps, n_hidden):
+                                                   #     dL/dH[:, t], or NULL (not wanted)
                           Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n_timesteps,
                           Py_ssize_t n_features, Py_ssize_t n_hidden, int act, int flush) noexcept nogil:
     """The recursion for samples i0 <= i < i1, then their dX."""
@@ -322,6 +338,10 @@ cdef void _backward_block(const floating *H,       # IN  (n_samples, n_timesteps
     cdef unsigned int csr = sigcy_ftz_begin(flush)
     memset(g, 0, m * n_hidden * sizeof(floating))
     for t in range(n_timesteps - 1, -1, -1):
+        if G != NULL:
+            # the whole gradient reaching H[:, t]: from the step after it, and dH[:, t]
+            _state_grads(G + i0 * rs + t * n_hidden, g,
+                         dH + i0 * rs + t * n_hidden if t >= dh_from else NULL, m, n_hidden, rs)
         _backward_rows(dA + i0 * rs + t * n_hidden, g,
                        dH + i0 * rs + t * n_hidden if t >= dh_from else NULL,
                        H + i0 * rs + t * n_hidden, m, n_hidden, rs,
@@ -420,6 +440,8 @@ cdef void backward_run(const floating *X,       # IN  (n_samples, n_timesteps, n
                        floating *dW_rec,        # OUT (n_hidden, n_hidden)
                        floating *db,            # OUT (n_hidden,)
                        floating *dh0,           # OUT (n_samples, n_hidden) or NULL
+                       floating *G,             # OUT (n_samples, n_timesteps, n_hidden): the
+                                                #     gradient reaching each state, or NULL
                        Py_ssize_t n_samples, Py_ssize_t n_timesteps, Py_ssize_t n_features,
                        Py_ssize_t n_hidden, int act, Py_ssize_t row_block,
                        Py_ssize_t grad_block, int n_threads, bint flush,
@@ -443,12 +465,14 @@ cdef void backward_run(const floating *X,       # IN  (n_samples, n_timesteps, n
         for blk in prange(n_row_blocks, schedule='static', chunksize=1,
                           num_threads=threads_rows):
             _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dh_from, dA, carry,
-                            carry1, dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+                            carry1, dX, dh0, G, blk * row_block,
+                            min((blk + 1) * row_block, n_samples),
                             n_timesteps, n_features, n_hidden, act, flush)
     else:
         for blk in range(n_row_blocks):
             _backward_block(H, dH, W_in_Tp, W_rec_Tp, lengths, bptt_steps, dh_from, dA, carry,
-                            carry1, dX, dh0, blk * row_block, min((blk + 1) * row_block, n_samples),
+                            carry1, dX, dh0, G, blk * row_block,
+                            min((blk + 1) * row_block, n_samples),
                             n_timesteps, n_features, n_hidden, act, flush)
     # weight gradients, after the recursion; carry[0] is free again: the stash
     _weight_grads_first(X, dA, carry, dW_in, db, work, n_samples, n_timesteps, n_features,
@@ -488,6 +512,8 @@ def elman_backward_loop(
     int n_threads,
     bint flush,                       # flush subnormals to zero (FTZ/DAZ) in sigcy's threads
     unsigned char[::1] scratch,       # scratch, scratch_bytes(...) bytes
+    floating[:, :, ::1] G=None,       # OUT (n_samples, n_timesteps, n_hidden): dL/dH[:, t],
+                                      #     the whole gradient reaching each state; None
 ):
     """Backpropagation through time for elman_forward_loop; see sigcy.rnn.elman_backward."""
     cdef Py_ssize_t n_features = X.shape[2], n_hidden = W_in.shape[1]
@@ -506,6 +532,8 @@ def elman_backward_loop(
     want_shape("db", db.shape, 1, n_hidden, 0, 0)
     if dh0 is not None:
         want_shape("dh0", dh0.shape, 2, n_samples, n_hidden, 0)
+    if G is not None:
+        want_shape("G", G.shape, 3, n_samples, n_timesteps, n_hidden)
     check_blocks(row_block, grad_block)
     check_run(act, bptt_steps, n_threads, lengths, n_samples, n_timesteps)
     cdef floating *work = <floating *> aligned64(
@@ -515,6 +543,9 @@ def elman_backward_loop(
     cdef const Py_ssize_t *lengths_ptr = NULL
     cdef floating *dX_ptr = NULL
     cdef floating *dh0_ptr = NULL
+    cdef floating *G_ptr = NULL
+    if G is not None:
+        G_ptr = &G[0, 0, 0]
     if h0 is not None:
         h0_ptr = &h0[0, 0]
     if lengths is not None:
@@ -525,8 +556,9 @@ def elman_backward_loop(
         dh0_ptr = &dh0[0, 0]
     with nogil:
         backward_run(&X[0, 0, 0], &H[0, 0, 0], &dH[0, 0, 0], &W_in[0, 0], &W_rec[0, 0],
-                      h0_ptr, lengths_ptr, bptt_steps, 0, &dA[0, 0, 0], &carry[0, 0, 0], dX_ptr,
-                      &dW_in[0, 0], &dW_rec[0, 0], &db[0], dh0_ptr, X.shape[0], X.shape[1],
-                      n_features, n_hidden, act, row_block, grad_block, n_threads, flush, work)
+                     h0_ptr, lengths_ptr, bptt_steps, 0, &dA[0, 0, 0], &carry[0, 0, 0], dX_ptr,
+                     &dW_in[0, 0], &dW_rec[0, 0], &db[0], dh0_ptr, G_ptr, X.shape[0],
+                     X.shape[1], n_features, n_hidden, act, row_block, grad_block, n_threads,
+                     flush, work)
 
 

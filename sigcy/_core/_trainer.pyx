@@ -113,7 +113,7 @@ cdef void _cell_backward(const Py_ssize_t *row, const floating *inp, const float
     if row[_L_CELL] == CELL_ELMAN:
         backward_run(inp, H, dH, th + row[_L_W_IN], th + row[_L_W_REC], NULL, lengths,
                      bptt_steps, dh_from, dA, carry, dX, g + row[_L_W_IN], g + row[_L_W_REC],
-                     g + row[_L_B], NULL, n_samples, n_timesteps, row[_L_N_IN],
+                     g + row[_L_B], NULL, NULL, n_samples, n_timesteps, row[_L_N_IN],
                      row[_L_N_HIDDEN], act, row[_L_ROW_BLOCK], row[_L_GRAD_BLOCK], n_threads,
                      flush, scratch)
 
