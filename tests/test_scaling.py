@@ -52,7 +52,7 @@ def client():
             # process starts and before any task imports sigcy (it overrides an
             # OMP_NUM_THREADS exported in this process's environment).
             env={"OMP_NUM_THREADS": str(OMP_THREADS_PER_WORKER)},
-            dashboard_address=None,     # no HTTP server (and no "port in use" warning)
+            dashboard_address=":0",     # the scheduler's HTTP server on a free port
             scheduler_port=0,
             timeout=TIMEOUT,
         ) as cluster, distributed.Client(cluster, timeout=TIMEOUT) as c:
